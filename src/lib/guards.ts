@@ -1,0 +1,76 @@
+// Who is calling: bearer tokens checked once here, with the user's current state read from D1 (a token's
+// Role claim is not trusted for authorisation; the stored role is).
+import type { MiddlewareHandler } from "hono";
+import { findUser, isAdminRole, type UserRow } from "../storage/users";
+import { isPreAuthTokenDead } from "../storage/failures";
+import { ApiError, accountDisabled, forbidden, unauthorized, type AppContext, type AppEnv, type UserToken } from "./http";
+import { verifyToken, type VerifiedToken } from "./tokens";
+
+export async function bearerToken(c: AppContext): Promise<VerifiedToken> {
+  const match = /^Bearer +([A-Za-z0-9_.-]+)$/.exec(c.req.header("Authorization") ?? "");
+  const token = match && (await verifyToken(c.env.JWT_SECRET, match[1], c.get("now")));
+  if (!token) throw unauthorized();
+  return token;
+}
+
+/** A user who exists and is enabled; a token of a deleted user is no longer good for anything. */
+export async function enabledUser(c: AppContext, username: string): Promise<UserRow> {
+  const user = await findUser(c.env.DB, username);
+  if (!user) throw unauthorized();
+  if (user.account_disabled) throw accountDisabled();
+  return user;
+}
+
+/**
+ * A token of the user `username` themself: a full user token or, where allowed, a pre-auth token that
+ * is still live (not used up, not past its wrong-code limit).
+ */
+export async function selfToken(c: AppContext, username: string, allowPreAuth = false): Promise<UserToken> {
+  const token = await bearerToken(c);
+  if (token.kind === "host" || (token.kind === "preauth" && !allowPreAuth)) throw unauthorized();
+  if (token.kind === "preauth" && (await isPreAuthTokenDead(c.env.DB, token.jti, c.get("config").preAuthMaxFailures))) {
+    throw unauthorized();
+  }
+  if (token.username !== username) throw forbidden();
+  return token;
+}
+
+/**
+ * Route middleware for the caller's own account, run before the body is read so that token errors come
+ * first (API.md §2). With `account`, the account is loaded and checked here too; otherwise the handler
+ * does it after reading the body (verify-totp's order).
+ */
+export function guardSelf(options: { allowPreAuth?: boolean; account?: boolean }): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const username = c.req.param("username") ?? "";
+    c.set("token", await selfToken(c, username, options.allowPreAuth));
+    if (options.account) c.set("user", await enabledUser(c, username));
+    await next();
+  };
+}
+
+/** Any signed-in user with a full token and an enabled account. */
+export async function requireUser(c: AppContext): Promise<UserRow> {
+  const token = await bearerToken(c);
+  if (token.kind !== "user") throw unauthorized();
+  return enabledUser(c, token.username);
+}
+
+export async function requireAdmin(c: AppContext): Promise<UserRow> {
+  const user = await requireUser(c);
+  if (!isAdminRole(user.platform_role)) throw forbidden();
+  return user;
+}
+
+/**
+ * The admin calling and the user they act on. An admin may act on a platform user; only the super admin
+ * acts on an admin; no one acts on the super admin.
+ */
+export async function requireAdminOver(c: AppContext, username: string): Promise<{ actor: UserRow; target: UserRow }> {
+  const actor = await requireAdmin(c);
+  const target = await findUser(c.env.DB, username);
+  if (!target) throw new ApiError(404, "user not found");
+  if (target.platform_role === "super-admin") throw forbidden();
+  if (isAdminRole(target.platform_role) && actor.platform_role !== "super-admin") throw forbidden();
+  return { actor, target };
+}

@@ -1,0 +1,80 @@
+// Lockout counters (docs/storage.md). An attempt is counted *before* the password or code is checked,
+// in one atomic upsert, so that a burst of parallel guesses cannot slip past the limit; success clears
+// the count, and a right password with MFA still to come gives its attempt back.
+
+export const userSubject = (username: string) => `user:${username}`;
+export const hostSubject = (id: string) => `host:${id}`;
+
+export interface Attempt {
+  failures: number;
+  locked_until: number;
+}
+
+/** Counts one attempt; the returned row says whether the subject is locked (locked_until > now). */
+export function countAttempt(db: D1Database, subject: string, now: number, maxFailures: number, lockSeconds: number) {
+  return db
+    .prepare(
+      `INSERT INTO login_failures (subject, failures, locked_until, updated_at)
+       VALUES (?1, 1, CASE WHEN 1 > ?3 THEN ?2 + ?4 ELSE 0 END, ?2)
+       ON CONFLICT (subject) DO UPDATE SET
+         failures = CASE WHEN locked_until > 0 AND locked_until <= ?2 THEN 1 ELSE failures + 1 END,
+         locked_until = CASE
+           WHEN locked_until > 0 AND locked_until <= ?2 THEN 0
+           WHEN locked_until = 0 AND failures + 1 > ?3 THEN ?2 + ?4
+           ELSE locked_until END,
+         updated_at = ?2
+       RETURNING failures, locked_until`,
+    )
+    .bind(subject, now, maxFailures, lockSeconds);
+}
+
+export function clearAttempts(db: D1Database, subject: string) {
+  return db.prepare("DELETE FROM login_failures WHERE subject = ?").bind(subject);
+}
+
+/** Gives back an attempt counted by countAttempt, for a right password whose second factor is pending. */
+export function returnAttempt(db: D1Database, subject: string) {
+  return db
+    .prepare("UPDATE login_failures SET failures = max(failures - 1, 0) WHERE subject = ? AND locked_until = 0")
+    .bind(subject);
+}
+
+export function isLocked(attempt: Attempt | null, now: number): attempt is Attempt {
+  return attempt !== null && attempt.locked_until > now;
+}
+
+/** Wrong codes per pre-auth token: counts one and says how many there have been. */
+export function countPreAuthFailure(db: D1Database, jti: string, expiresAt: number) {
+  return db
+    .prepare(
+      `INSERT INTO preauth_tokens (jti, failures, expires_at) VALUES (?, 1, ?)
+       ON CONFLICT (jti) DO UPDATE SET failures = failures + 1 RETURNING failures`,
+    )
+    .bind(jti, expiresAt);
+}
+
+/** A pre-auth token that has let a user in is used up. */
+export function usePreAuthToken(db: D1Database, jti: string, expiresAt: number) {
+  return db
+    .prepare(
+      `INSERT INTO preauth_tokens (jti, used, expires_at) VALUES (?, 1, ?)
+       ON CONFLICT (jti) DO UPDATE SET used = 1`,
+    )
+    .bind(jti, expiresAt);
+}
+
+export async function isPreAuthTokenDead(db: D1Database, jti: string, maxFailures: number): Promise<boolean> {
+  const row = await db
+    .prepare("SELECT failures, used FROM preauth_tokens WHERE jti = ?")
+    .bind(jti)
+    .first<{ failures: number; used: number }>();
+  return row !== null && (row.used === 1 || row.failures >= maxFailures);
+}
+
+/** For the cron handler: counters that no longer lock anything, and pre-auth tokens past their expiry. */
+export function pruneCounters(db: D1Database, now: number, lockSeconds: number) {
+  return [
+    db.prepare("DELETE FROM login_failures WHERE locked_until <= ? AND updated_at < ?").bind(now, now - lockSeconds),
+    db.prepare("DELETE FROM preauth_tokens WHERE expires_at < ?").bind(now),
+  ];
+}

@@ -1,0 +1,126 @@
+import type { RouteConfig, RouteHandler } from "@hono/zod-openapi";
+import { equalBytes, fromHex } from "../lib/encoding";
+import { enabledUser, requireAdminOver, selfToken } from "../lib/guards";
+import { ApiError, envelope, tooManyAttempts, type AppEnv } from "../lib/http";
+import { qrPngDataUrl } from "../lib/qr";
+import { loadKeyRing, openSecret, sealSecret } from "../lib/secretbox";
+import { issueUserToken } from "../lib/tokens";
+import { generateTotpSecret, matchTotpStep, otpAuthUrl, signOtpAuthUrl } from "../lib/totp";
+import { deletePendingEnrolment, findPendingEnrolment, savePendingEnrolment } from "../storage/enrolments";
+import { insertEvent, insertEventIfChanged } from "../storage/events";
+import {
+  clearAttempts,
+  countAttempt,
+  countPreAuthFailure,
+  isLocked,
+  usePreAuthToken,
+  userSubject,
+  type Attempt,
+} from "../storage/failures";
+import { acceptTotpStep, disableTotp, enableTotp, publicUser, type UserRow } from "../storage/users";
+import type * as routes from "./totp.routes";
+
+type Handler<R extends RouteConfig> = RouteHandler<R, AppEnv>;
+
+export const initTotp: Handler<typeof routes.initTotpRoute> = async (c) => {
+  const { username } = c.req.valid("param");
+  await selfToken(c, username);
+  await enabledUser(c, username);
+  const secret = generateTotpSecret();
+  const url = otpAuthUrl(username, secret);
+  const [signature, qrCode, sealedSecret] = await Promise.all([
+    signOtpAuthUrl(url, c.env.JWT_SECRET),
+    qrPngDataUrl(url),
+    loadKeyRing(c.env.TOTP_KEYS).then((ring) => sealSecret(ring, secret, username)),
+  ]);
+  const enrolment = { id: crypto.randomUUID(), otpAuthUrl: url, sealedSecret };
+  await savePendingEnrolment(c.env.ENROLMENTS, username, enrolment, c.get("config").enrolmentTtl);
+  return c.json(
+    envelope(200, "totp setup initiated", { otp_auth_url: url, otp_auth_url_signature: signature, qr_code: qrCode }),
+    200,
+  );
+};
+
+async function signatureMatches(url: string, signature: string, jwtSecret: string): Promise<boolean> {
+  const given = fromHex(signature);
+  const expected = fromHex(await signOtpAuthUrl(url, jwtSecret))!;
+  return given !== null && equalBytes(given, expected);
+}
+
+export const completeTotp: Handler<typeof routes.completeTotpRoute> = async (c) => {
+  const { username } = c.get("user");
+  const { otp_auth_url: url = "", otp_auth_url_signature: signature = "", totp = "" } = c.req.valid("json");
+  const db = c.env.DB;
+  const { now, ip } = { now: c.get("now"), ip: c.get("ip") };
+  if (!(await signatureMatches(url, signature, c.env.JWT_SECRET))) {
+    throw new ApiError(400, "otp auth url signature mismatch");
+  }
+  const expired = () => new ApiError(400, "totp setup expired, initiate it again");
+  const pending = await findPendingEnrolment(c.env.ENROLMENTS, username);
+  if (!pending || pending.otpAuthUrl !== url) throw expired();
+
+  const secret = await openSecret(await loadKeyRing(c.env.TOTP_KEYS), pending.sealedSecret, username);
+  const step = matchTotpStep(secret, totp, now);
+  if (step === null) {
+    await insertEvent(db, { kind: "totp.enrol", subject: username, ip, outcome: "failure", reason: "wrong code" }, now).run();
+    throw new ApiError(400, `cannot setup totp for user ${username}: invalid otp`);
+  }
+  // enableTotp changes the row once per enrolment id: of two racing completions, one wins.
+  const [enabled] = await db.batch([
+    enableTotp(db, username, { id: pending.id, sealedSecret: pending.sealedSecret, step }, now),
+    insertEventIfChanged(db, { kind: "totp.enrol", subject: username, ip, outcome: "success" }, now),
+  ]);
+  if (enabled.meta.changes !== 1) throw expired();
+  await deletePendingEnrolment(c.env.ENROLMENTS, username);
+  return c.json(envelope(200, `totp setup complete for user ${username}`, null), 200);
+};
+
+export const verifyTotp: Handler<typeof routes.verifyTotpRoute> = async (c) => {
+  const token = c.get("token");
+  const { username } = token;
+  const { totp = "" } = c.req.valid("json");
+  const user = await enabledUser(c, username);
+  if (!user.mfa_enabled || !user.totp_secret) {
+    throw new ApiError(400, `mfa is disabled for user(${username}), cannot process totp verification`);
+  }
+  const db = c.env.DB;
+  const { now, ip, config } = { now: c.get("now"), ip: c.get("ip"), config: c.get("config") };
+  const subject = userSubject(username);
+  const attempt = (await countAttempt(db, subject, now, config.maxFailedAttempts, config.lockSeconds).first<Attempt>())!;
+  if (isLocked(attempt, now)) {
+    await insertEvent(db, { kind: "user.totp", subject: username, ip, outcome: "locked" }, now).run();
+    throw tooManyAttempts(attempt.locked_until - now);
+  }
+
+  const secret = await openSecret(await loadKeyRing(c.env.TOTP_KEYS), user.totp_secret, username);
+  const step = matchTotpStep(secret, totp, now);
+  // Check and record in one statement: a code whose step is not later than the last accepted one fails.
+  const accepted = step !== null && (await acceptTotpStep(db, username, step).run()).meta.changes === 1;
+  if (!accepted) {
+    const reason = step === null ? "wrong code" : "code already used";
+    await db.batch([
+      insertEvent(db, { kind: "user.totp", subject: username, ip, outcome: "failure", reason }, now),
+      ...(token.kind === "preauth" ? [countPreAuthFailure(db, token.jti, token.exp)] : []),
+    ]);
+    throw new ApiError(401, "invalid otp");
+  }
+  await db.batch([
+    clearAttempts(db, subject),
+    insertEvent(db, { kind: "user.totp", subject: username, ip, outcome: "success" }, now),
+    ...(token.kind === "preauth" ? [usePreAuthToken(db, token.jti, token.exp)] : []),
+  ]);
+  const authToken = await issueUserToken(c.env.JWT_SECRET, { username, role: user.platform_role }, now, config.userTokenTtl);
+  return c.json(envelope(200, `W1R3: User ${username} Authorized`, { UserName: username, AuthToken: authToken }), 200);
+};
+
+export const resetTotp: Handler<typeof routes.resetTotpRoute> = async (c) => {
+  const { username } = c.req.valid("param");
+  const { actor, target } = await requireAdminOver(c, username);
+  const db = c.env.DB;
+  const now = c.get("now");
+  const event = { kind: "admin.totp.reset", subject: username, actor: actor.username, ip: c.get("ip") };
+  await db.batch([disableTotp(db, username, now), insertEvent(db, { ...event, outcome: "success" }, now)]);
+  await deletePendingEnrolment(c.env.ENROLMENTS, username);
+  const user = { ...target, mfa_enabled: 0, totp_secret: null } satisfies UserRow;
+  return c.json(envelope(200, `totp reset for user ${username}`, publicUser(user)), 200);
+};
