@@ -80,7 +80,12 @@ export function createApp() {
   });
   app.get("/docs", swaggerUI({ url: "/openapi.json", title: "Netmaker auth API" }));
 
-  app.notFound((c) => c.json(envelope(404, "not found", null), 404));
+  // Beside a Netmaker server on the same hostname, a path this service does not answer goes on to it.
+  app.notFound(async (c) => {
+    if (!c.get("config").passThrough) return c.json(envelope(404, "not found", null), 404);
+    const upstream = await fetch(c.req.raw);
+    return new Response(upstream.body, upstream); // a fetched response's headers are immutable
+  });
   app.onError((error, c) => {
     if (error instanceof ApiError) {
       return c.json(envelope(error.status, error.message, null), error.status, error.headers);

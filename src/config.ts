@@ -12,6 +12,7 @@ export interface Config {
   maxBodyBytes: number;
   ipThrottle: boolean;
   auditRetentionDays: number;
+  passThrough: boolean;
 }
 
 // KV refuses an expirationTtl under 60 s; API.md caps a pending enrolment at 15 min.
@@ -37,5 +38,6 @@ export function readConfig(env: Partial<Record<keyof Env, unknown>>): Config {
     maxBodyBytes: positive(text("MAX_BODY_BYTES"), 16 * 1024),
     ipThrottle: text("IP_THROTTLE") !== "off",
     auditRetentionDays: positive(text("AUDIT_RETENTION_DAYS"), 90),
+    passThrough: text("PASS_THROUGH") === "on",
   };
 }
