@@ -9,8 +9,8 @@ export interface CallOptions {
   body?: unknown; // an object is sent as JSON; a string is sent as it is
   token?: string;
   headers?: Record<string, string>;
-  /** Bindings to replace for this one request (fault injection, limits). */
-  env?: Partial<Env>;
+  /** Bindings to replace for this one request (fault injection, limits); a variable takes any string. */
+  env?: { [K in keyof Env]?: Env[K] extends string ? string : Env[K] };
 }
 
 export async function call(method: string, path: string, options: CallOptions = {}): Promise<Response> {
@@ -43,6 +43,19 @@ export async function expectEnvelope(response: Response, status: number, message
 }
 
 export const SUPER_ADMIN = { username: "admin", password: "admin-password-1" };
+
+// What a stored hash or a secret column looks like; none of it may ever reach a client (API.md §6).
+const SECRET_MARKERS = [/pbkdf2-sha256\$/, /\$2[aby]\$/, /hmac-sha256\$/, /password_hash/, /totp_secret/];
+
+/**
+ * Fails if the body shows a hash, a secret column, the super admin's password or any of `secrets`
+ * (passwords, TOTP secrets). Reads a clone, so call it before expectEnvelope.
+ */
+export async function expectNoSecrets(response: Response, secrets: string[] = []) {
+  const text = await response.clone().text();
+  for (const marker of SECRET_MARKERS) expect(text).not.toMatch(marker);
+  for (const secret of [SUPER_ADMIN.password, ...secrets]) expect(text).not.toContain(secret);
+}
 
 export async function createSuperAdmin(): Promise<string> {
   const created = await post("/api/users/adm/createsuperadmin", { body: SUPER_ADMIN });

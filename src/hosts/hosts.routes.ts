@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { jsonBodyReader } from "../lib/body";
+import { guardAdmin } from "../lib/guards";
 import { HostLoginResponse, bearerSecurity, envelopeOf, errorResponses, jsonBody, jsonResponse } from "../lib/schemas";
 import { ipThrottle } from "../lib/throttle";
 
@@ -42,7 +43,7 @@ export const createHostRoute = createRoute({
   summary: "Register a host (admin); a generated password is shown once",
   tags: ["Hosts"],
   security: bearerSecurity,
-  middleware: [jsonBodyReader] as const,
+  middleware: [guardAdmin, jsonBodyReader] as const,
   request: jsonBody(NewHostParams, "The new host; id and password are generated when absent"),
   responses: { 200: jsonResponse(envelopeOf(CreatedHost)), ...errorResponses(400, 401, 403, 413) },
 });

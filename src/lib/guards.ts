@@ -7,7 +7,7 @@ import { ApiError, accountDisabled, forbidden, unauthorized, type AppContext, ty
 import { verifyToken, type VerifiedToken } from "./tokens";
 
 export async function bearerToken(c: AppContext): Promise<VerifiedToken> {
-  const match = /^Bearer +([A-Za-z0-9_.-]+)$/.exec(c.req.header("Authorization") ?? "");
+  const match = /^Bearer +([A-Za-z0-9_.-]+)$/i.exec(c.req.header("Authorization") ?? ""); // the scheme is case-insensitive
   const token = match && (await verifyToken(c.env.JWT_SECRET, match[1], c.get("now")));
   if (!token) throw unauthorized();
   return token;
@@ -61,6 +61,12 @@ export async function requireAdmin(c: AppContext): Promise<UserRow> {
   if (!isAdminRole(user.platform_role)) throw forbidden();
   return user;
 }
+
+/** Route middleware for admin routes with a body: the caller is checked before the body is read. */
+export const guardAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
+  c.set("user", await requireAdmin(c));
+  await next();
+};
 
 /**
  * The admin calling and the user they act on. An admin may act on a platform user; only the super admin

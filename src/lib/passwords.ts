@@ -38,11 +38,14 @@ export interface PasswordCheck {
 
 // Stands in for the hash of a user who does not exist, so that an unknown name costs one PBKDF2 run too.
 const UNKNOWN_USER_HASH = `pbkdf2-sha256$${PBKDF2_ITERATIONS}$${toBase64(new Uint8Array(SALT_BYTES))}$${toBase64(new Uint8Array(HASH_BYTES))}`;
+// A bcrypt hash at Netmaker's cost (5) of a password no one has: checks that are not against an imported
+// hash compare with it too, so that an imported user costs no more than an unknown one.
+const UNKNOWN_USER_BCRYPT_HASH = "$2b$05$IrlIFB/SDHl4aeaTNZ1rQeertPsh8jAZQEPMG2pjU9Y5ulBkHbsJW";
 
 /**
  * Checks a user's password against a stored hash (or against nothing, for an unknown user). Every call
- * runs exactly one PBKDF2 derivation at the current iterations, whatever the stored scheme, so that
- * unknown users, wrong passwords and imported hashes cost the same.
+ * runs exactly one PBKDF2 derivation at the current iterations and one bcrypt comparison, whatever the
+ * stored scheme, so that unknown users, wrong passwords and imported hashes cost the same.
  */
 export async function verifyUserPassword(password: string, stored: string | null): Promise<PasswordCheck> {
   if (stored && isBcryptHash(stored)) {
@@ -50,10 +53,18 @@ export async function verifyUserPassword(password: string, stored: string | null
     return ok ? { ok, upgradedHash } : { ok: false };
   }
   const parts = (stored || UNKNOWN_USER_HASH).split("$");
-  const usable = parts.length === 4 && parts[0] === "pbkdf2-sha256" && Number(parts[1]) === PBKDF2_ITERATIONS;
+  const iterations = Number(parts[1]);
+  // A hash made at another (lower) iteration count still verifies, and is then replaced at the current one.
+  const usable =
+    parts.length === 4 && parts[0] === "pbkdf2-sha256" && Number.isInteger(iterations) && iterations >= 1 && iterations <= PBKDF2_ITERATIONS;
   const [salt, expected] = usable ? [fromBase64(parts[2]), fromBase64(parts[3])] : [new Uint8Array(SALT_BYTES), null];
-  const actual = await pbkdf2(password, salt, PBKDF2_ITERATIONS);
-  return { ok: Boolean(stored) && expected !== null && equalBytes(actual, expected) };
+  const [actual] = await Promise.all([
+    pbkdf2(password, salt, usable ? iterations : PBKDF2_ITERATIONS),
+    bcrypt.compare(password, UNKNOWN_USER_BCRYPT_HASH),
+  ]);
+  const ok = Boolean(stored) && expected !== null && equalBytes(actual, expected);
+  if (ok && iterations !== PBKDF2_ITERATIONS) return { ok, upgradedHash: await hashPassword(password) };
+  return { ok };
 }
 
 async function hostKey(secret: string): Promise<CryptoKey> {

@@ -1,9 +1,9 @@
 // Pending TOTP enrolments in KV (docs/storage.md): one per user, replaced by a new init-totp, gone after
-// completion or after its TTL. The secret in it is sealed like the one in D1.
+// completion or after its TTL. The secret in it is sealed like the one in D1; the key URI is not kept,
+// since it holds the secret in plain text (complete-totp rebuilds it from the opened secret).
 
 export interface PendingEnrolment {
   id: string;
-  otpAuthUrl: string;
   sealedSecret: string;
 }
 

@@ -33,7 +33,7 @@ export const initTotp: Handler<typeof routes.initTotpRoute> = async (c) => {
     qrPngDataUrl(url),
     loadKeyRing(c.env.TOTP_KEYS).then((ring) => sealSecret(ring, secret, username)),
   ]);
-  const enrolment = { id: crypto.randomUUID(), otpAuthUrl: url, sealedSecret };
+  const enrolment = { id: crypto.randomUUID(), sealedSecret };
   await savePendingEnrolment(c.env.ENROLMENTS, username, enrolment, c.get("config").enrolmentTtl);
   return c.json(
     envelope(200, "totp setup initiated", { otp_auth_url: url, otp_auth_url_signature: signature, qr_code: qrCode }),
@@ -57,9 +57,13 @@ export const completeTotp: Handler<typeof routes.completeTotpRoute> = async (c) 
   }
   const expired = () => new ApiError(400, "totp setup expired, initiate it again");
   const pending = await findPendingEnrolment(c.env.ENROLMENTS, username);
-  if (!pending || pending.otpAuthUrl !== url) throw expired();
+  if (!pending) throw expired();
+  const ring = await loadKeyRing(c.env.TOTP_KEYS);
+  // A pending secret sealed under a key that has since left the ring can only be started again.
+  const secret = await openSecret(ring, pending.sealedSecret, username).catch(() => null);
+  // The URL of this user's pending secret, rebuilt: a URL of an earlier or another user's enrolment differs.
+  if (secret === null || otpAuthUrl(username, secret) !== url) throw expired();
 
-  const secret = await openSecret(await loadKeyRing(c.env.TOTP_KEYS), pending.sealedSecret, username);
   const step = matchTotpStep(secret, totp, now);
   if (step === null) {
     await insertEvent(db, { kind: "totp.enrol", subject: username, ip, outcome: "failure", reason: "wrong code" }, now).run();

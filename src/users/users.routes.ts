@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { jsonBodyReader } from "../lib/body";
+import { guardAdmin } from "../lib/guards";
 import { ipThrottle } from "../lib/throttle";
 import {
   PreAuthResponse,
@@ -68,7 +69,7 @@ export const createUserRoute = createRoute({
   summary: "Create a user (admin)",
   tags: ["Users"],
   security: bearerSecurity,
-  middleware: [jsonBodyReader] as const,
+  middleware: [guardAdmin, jsonBodyReader] as const,
   request: { params: UsernameParam, ...jsonBody(NewUserParams, "The new user") },
   responses: { 200: jsonResponse(PublicUserSchema), ...errorResponses(400, 401, 403, 413) },
 });
