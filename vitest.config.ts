@@ -20,5 +20,6 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     setupFiles: ["./test/setup.ts"],
+    globalSetup: ["./test/import.global-setup.mjs"], // Node side: builds the Netmaker fixture databases
   },
 });

@@ -11,7 +11,7 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
   const now = Math.floor(controller.scheduledTime / 1000);
   await env.DB.batch([
     pruneEvents(env.DB, now - config.auditRetentionDays * 86400),
-    ...pruneCounters(env.DB, now, config.lockSeconds),
+    ...pruneCounters(env.DB, now),
   ]);
 }
 

@@ -62,7 +62,12 @@ export async function requireAdmin(c: AppContext): Promise<UserRow> {
   return user;
 }
 
-/** Route middleware for admin routes with a body: the caller is checked before the body is read. */
+/** Route middleware: the caller is checked before the body or query is validated. */
+export const guardUser: MiddlewareHandler<AppEnv> = async (c, next) => {
+  c.set("user", await requireUser(c));
+  await next();
+};
+
 export const guardAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
   c.set("user", await requireAdmin(c));
   await next();

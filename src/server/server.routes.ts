@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { guardAdmin, guardUser } from "../lib/guards";
 import { PublicUserSchema, bearerSecurity, envelopeOf, errorResponses, jsonResponse } from "../lib/schemas";
 
 export const statusRoute = createRoute({
@@ -27,6 +28,7 @@ export const v1UserRoute = createRoute({
   summary: "A user with their platform role, as the web UI reads it",
   tags: ["Users"],
   security: bearerSecurity,
+  middleware: [guardUser] as const,
   request: { query: z.object({ username: z.string().max(256) }) },
   responses: {
     200: jsonResponse(
@@ -46,6 +48,7 @@ export const eventsRoute = createRoute({
   summary: "Recent authentication events, newest first (admin)",
   tags: ["Audit"],
   security: bearerSecurity,
+  middleware: [guardAdmin] as const,
   request: {
     query: z.object({
       limit: z.coerce.number().int().min(1).max(500).default(100),

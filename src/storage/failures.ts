@@ -43,8 +43,11 @@ export function isLocked(attempt: Attempt | null, now: number): attempt is Attem
   return attempt !== null && attempt.locked_until > now;
 }
 
-/** Wrong codes per pre-auth token: counts one and says how many there have been. */
-export function countPreAuthFailure(db: D1Database, jti: string, expiresAt: number) {
+/**
+ * Codes tried with a pre-auth token: counts one before the code is checked, like countAttempt, and says how
+ * many there have been. Its one success uses the token up, so the count is the wrong codes that matter.
+ */
+export function countPreAuthAttempt(db: D1Database, jti: string, expiresAt: number) {
   return db
     .prepare(
       `INSERT INTO preauth_tokens (jti, failures, expires_at) VALUES (?, 1, ?)
@@ -71,10 +74,14 @@ export async function isPreAuthTokenDead(db: D1Database, jti: string, maxFailure
   return row !== null && (row.used === 1 || row.failures >= maxFailures);
 }
 
-/** For the cron handler: counters that no longer lock anything, and pre-auth tokens past their expiry. */
-export function pruneCounters(db: D1Database, now: number, lockSeconds: number) {
+// A count of failures that has not grown for a day is forgotten; the daily cron cannot then be waited out to
+// get a fresh set of guesses more than once a day.
+export const COUNTER_IDLE_SECONDS = 86_400;
+
+/** For the cron handler: counters idle for a day that lock nothing, and pre-auth tokens past their expiry. */
+export function pruneCounters(db: D1Database, now: number) {
   return [
-    db.prepare("DELETE FROM login_failures WHERE locked_until <= ? AND updated_at < ?").bind(now, now - lockSeconds),
+    db.prepare("DELETE FROM login_failures WHERE locked_until <= ? AND updated_at < ?").bind(now, now - COUNTER_IDLE_SECONDS),
     db.prepare("DELETE FROM preauth_tokens WHERE expires_at < ?").bind(now),
   ];
 }

@@ -1,17 +1,17 @@
 import type { RouteConfig, RouteHandler } from "@hono/zod-openapi";
 import { equalBytes, fromHex } from "../lib/encoding";
 import { enabledUser, requireAdminOver, selfToken } from "../lib/guards";
-import { ApiError, envelope, tooManyAttempts, type AppEnv } from "../lib/http";
+import { ApiError, envelope, tooManyAttempts, unauthorized, type AppEnv } from "../lib/http";
 import { qrPngDataUrl } from "../lib/qr";
 import { loadKeyRing, openSecret, sealSecret } from "../lib/secretbox";
 import { issueUserToken } from "../lib/tokens";
 import { generateTotpSecret, matchTotpStep, otpAuthUrl, signOtpAuthUrl } from "../lib/totp";
-import { deletePendingEnrolment, findPendingEnrolment, savePendingEnrolment } from "../storage/enrolments";
+import { discardPendingEnrolment, findPendingEnrolment, savePendingEnrolment } from "../storage/enrolments";
 import { insertEvent, insertEventIfChanged } from "../storage/events";
 import {
   clearAttempts,
   countAttempt,
-  countPreAuthFailure,
+  countPreAuthAttempt,
   isLocked,
   usePreAuthToken,
   userSubject,
@@ -75,7 +75,7 @@ export const completeTotp: Handler<typeof routes.completeTotpRoute> = async (c) 
     insertEventIfChanged(db, { kind: "totp.enrol", subject: username, ip, outcome: "success" }, now),
   ]);
   if (enabled.meta.changes !== 1) throw expired();
-  await deletePendingEnrolment(c.env.ENROLMENTS, username);
+  await discardPendingEnrolment(c.env.ENROLMENTS, username);
   return c.json(envelope(200, `totp setup complete for user ${username}`, null), 200);
 };
 
@@ -90,11 +90,18 @@ export const verifyTotp: Handler<typeof routes.verifyTotpRoute> = async (c) => {
   const db = c.env.DB;
   const { now, ip, config } = { now: c.get("now"), ip: c.get("ip"), config: c.get("config") };
   const subject = userSubject(username);
-  const attempt = (await countAttempt(db, subject, now, config.maxFailedAttempts, config.lockSeconds).first<Attempt>())!;
+  // Both limits are counted before the code is checked, so that parallel guesses cannot slip past either.
+  const [counted, tokenCounted] = await db.batch([
+    countAttempt(db, subject, now, config.maxFailedAttempts, config.lockSeconds),
+    ...(token.kind === "preauth" ? [countPreAuthAttempt(db, token.jti, token.exp)] : []),
+  ]);
+  const attempt = counted.results[0] as Attempt;
   if (isLocked(attempt, now)) {
     await insertEvent(db, { kind: "user.totp", subject: username, ip, outcome: "locked" }, now).run();
     throw tooManyAttempts(attempt.locked_until - now);
   }
+  const tokenAttempts = (tokenCounted?.results[0] as { failures: number } | undefined)?.failures ?? 0;
+  if (tokenAttempts > config.preAuthMaxFailures) throw unauthorized(); // dead since the guard let it through
 
   const secret = await openSecret(await loadKeyRing(c.env.TOTP_KEYS), user.totp_secret, username);
   const step = matchTotpStep(secret, totp, now);
@@ -102,10 +109,7 @@ export const verifyTotp: Handler<typeof routes.verifyTotpRoute> = async (c) => {
   const accepted = step !== null && (await acceptTotpStep(db, username, step).run()).meta.changes === 1;
   if (!accepted) {
     const reason = step === null ? "wrong code" : "code already used";
-    await db.batch([
-      insertEvent(db, { kind: "user.totp", subject: username, ip, outcome: "failure", reason }, now),
-      ...(token.kind === "preauth" ? [countPreAuthFailure(db, token.jti, token.exp)] : []),
-    ]);
+    await insertEvent(db, { kind: "user.totp", subject: username, ip, outcome: "failure", reason }, now).run();
     throw new ApiError(401, "invalid otp");
   }
   await db.batch([
@@ -124,7 +128,7 @@ export const resetTotp: Handler<typeof routes.resetTotpRoute> = async (c) => {
   const now = c.get("now");
   const event = { kind: "admin.totp.reset", subject: username, actor: actor.username, ip: c.get("ip") };
   await db.batch([disableTotp(db, username, now), insertEvent(db, { ...event, outcome: "success" }, now)]);
-  await deletePendingEnrolment(c.env.ENROLMENTS, username);
+  await discardPendingEnrolment(c.env.ENROLMENTS, username);
   const user = { ...target, mfa_enabled: 0, totp_secret: null } satisfies UserRow;
   return c.json(envelope(200, `totp reset for user ${username}`, publicUser(user)), 200);
 };

@@ -4,7 +4,7 @@ import { ApiError, accountDisabled, envelope, forbidden, tooManyAttempts, type A
 import { hashPassword, verifyUserPassword } from "../lib/passwords";
 import { checkNewUser } from "../lib/rules";
 import { issuePreAuthToken, issueUserToken } from "../lib/tokens";
-import { deletePendingEnrolment } from "../storage/enrolments";
+import { discardPendingEnrolment } from "../storage/enrolments";
 import { insertEvent, insertEventIfChanged } from "../storage/events";
 import { clearAttempts, countAttempt, isLocked, returnAttempt, userSubject, type Attempt } from "../storage/failures";
 import {
@@ -154,6 +154,6 @@ export const removeUser: Handler<typeof routes.deleteUserRoute> = async (c) => {
     clearAttempts(db, userSubject(username)),
     insertEvent(db, { kind: "admin.user.delete", subject: username, actor: actor.username, ip: c.get("ip"), outcome: "success" }, now),
   ]);
-  await deletePendingEnrolment(c.env.ENROLMENTS, username);
+  await discardPendingEnrolment(c.env.ENROLMENTS, username);
   return c.json(envelope(200, `user ${username} deleted`, null), 200);
 };
