@@ -1,28 +1,29 @@
-import type { RouteConfig, RouteHandler } from "@hono/zod-openapi";
 import { toBase64Url, randomBytes } from "../lib/encoding";
 import { requireAdmin } from "../lib/guards";
-import { ApiError, envelope, tooManyAttempts, unauthorized, type AppEnv } from "../lib/http";
+import { ApiError, envelope, tooManyAttempts, unauthorized, type AppHandler } from "../lib/http";
 import { hashHostPassword, verifyHostPassword } from "../lib/passwords";
 import { checkNewHost } from "../lib/rules";
 import { issueHostToken } from "../lib/tokens";
 import { insertEvent, insertEventIfChanged } from "../storage/events";
-import { clearAttempts, countAttempt, hostSubject, isLocked, type Attempt } from "../storage/failures";
-import { deleteHost, findHost, insertHost, listHosts, publicHost, setHostPasswordHash, type HostRow } from "../storage/hosts";
+import { clearAttempts, countHostAttempt, hostSubject, isLocked, type Attempt } from "../storage/failures";
+import { deleteHost, insertHost, listHosts, publicHost, selectHost, setHostPasswordHash, type HostRow } from "../storage/hosts";
 import type * as routes from "./hosts.routes";
 
-type Handler<R extends RouteConfig> = RouteHandler<R, AppEnv>;
-
-export const hostLogin: Handler<typeof routes.hostLoginRoute> = async (c) => {
+export const hostLogin: AppHandler<typeof routes.hostLoginRoute> = async (c) => {
   const { id = "", password = "", macaddress = "" } = c.req.valid("json");
   if (!id) throw new ApiError(400, "W1R3: ID can't be empty");
   if (!password) throw new ApiError(400, "W1R3: Password can't be empty");
   const db = c.env.DB;
-  const { now, ip, config } = { now: c.get("now"), ip: c.get("ip"), config: c.get("config") };
-  const host = await findHost(db, id);
+  const { now, ip, config } = c.var;
+  const [found, counted] = await db.batch([
+    selectHost(db, id),
+    countHostAttempt(db, id, now, config.maxFailedAttempts, config.lockSeconds),
+  ]);
+  const host = found.results[0] as HostRow | undefined;
   if (!host) throw new ApiError(400, "no result found");
 
   const subject = hostSubject(id);
-  const attempt = (await countAttempt(db, subject, now, config.maxFailedAttempts, config.lockSeconds).first<Attempt>())!;
+  const attempt = counted.results[0] as Attempt;
   if (isLocked(attempt, now)) {
     await insertEvent(db, { kind: "host.login", subject: id, ip, outcome: "locked" }, now).run();
     throw tooManyAttempts(attempt.locked_until - now); // never 401: netclient wipes its state on a 401
@@ -41,7 +42,7 @@ export const hostLogin: Handler<typeof routes.hostLoginRoute> = async (c) => {
   return c.json(envelope(200, `W1R3: Host ${id} Authorized`, { ID: id, AuthToken: authToken }), 200);
 };
 
-export const createHost: Handler<typeof routes.createHostRoute> = async (c) => {
+export const createHost: AppHandler<typeof routes.createHostRoute> = async (c) => {
   const actor = c.get("user");
   const body = c.req.valid("json");
   const id = body.id || crypto.randomUUID();
@@ -59,12 +60,12 @@ export const createHost: Handler<typeof routes.createHostRoute> = async (c) => {
   return c.json(envelope(200, `host ${id} created`, { ...publicHost(host), password: generatedPassword }), 200);
 };
 
-export const listHostsHandler: Handler<typeof routes.listHostsRoute> = async (c) => {
+export const listHostsHandler: AppHandler<typeof routes.listHostsRoute> = async (c) => {
   await requireAdmin(c);
   return c.json((await listHosts(c.env.DB)).map(publicHost), 200);
 };
 
-export const removeHost: Handler<typeof routes.deleteHostRoute> = async (c) => {
+export const removeHost: AppHandler<typeof routes.deleteHostRoute> = async (c) => {
   const actor = await requireAdmin(c);
   const { id } = c.req.valid("param");
   const db = c.env.DB;

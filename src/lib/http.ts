@@ -1,4 +1,5 @@
 // The envelope every JSON answer uses (API.md §1), and the error that handlers throw to answer with it.
+import type { RouteConfig, RouteHandler } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { Config } from "../config";
 import type { UserRow } from "../storage/users";
@@ -12,6 +13,7 @@ export type AppEnv = {
   Variables: { config: Config; now: number; ip: string; token: UserToken; user: UserRow };
 };
 export type AppContext = Context<AppEnv>;
+export type AppHandler<R extends RouteConfig> = RouteHandler<R, AppEnv>;
 
 export interface Envelope<T = unknown> {
   Code: number;

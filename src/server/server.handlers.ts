@@ -1,14 +1,11 @@
-import type { RouteConfig, RouteHandler } from "@hono/zod-openapi";
 import { requireUser } from "../lib/guards";
-import { ApiError, envelope, forbidden, type AppEnv } from "../lib/http";
+import { ApiError, envelope, forbidden, type AppHandler } from "../lib/http";
 import { listEvents } from "../storage/events";
 import { findUser, isAdminRole, publicUser } from "../storage/users";
 import { VERSION } from "../version";
 import type * as routes from "./server.routes";
 
-type Handler<R extends RouteConfig> = RouteHandler<R, AppEnv>;
-
-export const status: Handler<typeof routes.statusRoute> = async (c) => {
+export const status: AppHandler<typeof routes.statusRoute> = async (c) => {
   try {
     await c.env.DB.prepare("SELECT 1").first();
     return c.json({ db_connected: true, version: VERSION }, 200);
@@ -18,12 +15,12 @@ export const status: Handler<typeof routes.statusRoute> = async (c) => {
   }
 };
 
-export const getConfig: Handler<typeof routes.configRoute> = async (c) => {
+export const getConfig: AppHandler<typeof routes.configRoute> = async (c) => {
   await requireUser(c);
   return c.json({ Version: VERSION, IsPro: "no", IsEE: "no", MFA: "on" }, 200);
 };
 
-export const v1User: Handler<typeof routes.v1UserRoute> = async (c) => {
+export const v1User: AppHandler<typeof routes.v1UserRoute> = async (c) => {
   const caller = c.get("user");
   const { username } = c.req.valid("query");
   if (caller.username !== username && !isAdminRole(caller.platform_role)) throw forbidden();
@@ -33,7 +30,7 @@ export const v1User: Handler<typeof routes.v1UserRoute> = async (c) => {
   return c.json(envelope(200, "fetched user", { ...publicUser(user), platform_role: platformRole }), 200);
 };
 
-export const events: Handler<typeof routes.eventsRoute> = async (c) => {
+export const events: AppHandler<typeof routes.eventsRoute> = async (c) => {
   const { limit, before } = c.req.valid("query");
   const rows = await listEvents(c.env.DB, limit, before);
   const nextBefore = rows.length === limit ? rows[rows.length - 1].id : null;

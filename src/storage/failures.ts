@@ -10,22 +10,41 @@ export interface Attempt {
   locked_until: number;
 }
 
-/** Counts one attempt; the returned row says whether the subject is locked (locked_until > now). */
-export function countAttempt(db: D1Database, subject: string, now: number, maxFailures: number, lockSeconds: number) {
-  return db
-    .prepare(
-      `INSERT INTO login_failures (subject, failures, locked_until, updated_at)
-       VALUES (?1, 1, CASE WHEN 1 > ?3 THEN ?2 + ?4 ELSE 0 END, ?2)
-       ON CONFLICT (subject) DO UPDATE SET
+// Shared by the counting statements: one more failure, a lock once past the limit, and a fresh count once a
+// lock has run out. ?2 = now, ?3 = the limit, ?4 = the lock's length in seconds.
+const COUNT_ONE_MORE = `ON CONFLICT (subject) DO UPDATE SET
          failures = CASE WHEN locked_until > 0 AND locked_until <= ?2 THEN 1 ELSE failures + 1 END,
          locked_until = CASE
            WHEN locked_until > 0 AND locked_until <= ?2 THEN 0
            WHEN locked_until = 0 AND failures + 1 > ?3 THEN ?2 + ?4
            ELSE locked_until END,
          updated_at = ?2
-       RETURNING failures, locked_until`,
+       RETURNING failures, locked_until`;
+
+/** Counts one attempt; the returned row says whether the subject is locked (locked_until > now). */
+export function countAttempt(db: D1Database, subject: string, now: number, maxFailures: number, lockSeconds: number) {
+  return db
+    .prepare(
+      `INSERT INTO login_failures (subject, failures, locked_until, updated_at)
+       VALUES (?1, 1, CASE WHEN 1 > ?3 THEN ?2 + ?4 ELSE 0 END, ?2)
+       ${COUNT_ONE_MORE}`,
     )
     .bind(subject, now, maxFailures, lockSeconds);
+}
+
+/**
+ * countAttempt for a host login, counted only if the host exists (an unknown id leaves no row), so that
+ * it can share one round trip with reading the host.
+ */
+export function countHostAttempt(db: D1Database, hostId: string, now: number, maxFailures: number, lockSeconds: number) {
+  return db
+    .prepare(
+      `INSERT INTO login_failures (subject, failures, locked_until, updated_at)
+       SELECT ?1, 1, CASE WHEN 1 > ?3 THEN ?2 + ?4 ELSE 0 END, ?2
+       WHERE EXISTS (SELECT 1 FROM hosts WHERE id = ?5)
+       ${COUNT_ONE_MORE}`,
+    )
+    .bind(hostSubject(hostId), now, maxFailures, lockSeconds, hostId);
 }
 
 export function clearAttempts(db: D1Database, subject: string) {

@@ -12,8 +12,8 @@ export function publicHost(host: HostRow) {
   return { id: host.id, name: host.name, created_at: new Date(host.created_at * 1000).toISOString() };
 }
 
-export function findHost(db: D1Database, id: string): Promise<HostRow | null> {
-  return db.prepare("SELECT * FROM hosts WHERE id = ?").bind(id).first<HostRow>();
+export function selectHost(db: D1Database, id: string) {
+  return db.prepare("SELECT * FROM hosts WHERE id = ?").bind(id);
 }
 
 export async function listHosts(db: D1Database): Promise<HostRow[]> {

@@ -1,7 +1,6 @@
-import type { RouteConfig, RouteHandler } from "@hono/zod-openapi";
 import { equalBytes, fromHex } from "../lib/encoding";
 import { enabledUser, requireAdminOver, selfToken } from "../lib/guards";
-import { ApiError, envelope, tooManyAttempts, unauthorized, type AppEnv } from "../lib/http";
+import { ApiError, envelope, tooManyAttempts, unauthorized, type AppHandler } from "../lib/http";
 import { qrPngDataUrl } from "../lib/qr";
 import { loadKeyRing, openSecret, sealSecret } from "../lib/secretbox";
 import { issueUserToken } from "../lib/tokens";
@@ -20,9 +19,7 @@ import {
 import { acceptTotpStep, disableTotp, enableTotp, publicUser, type UserRow } from "../storage/users";
 import type * as routes from "./totp.routes";
 
-type Handler<R extends RouteConfig> = RouteHandler<R, AppEnv>;
-
-export const initTotp: Handler<typeof routes.initTotpRoute> = async (c) => {
+export const initTotp: AppHandler<typeof routes.initTotpRoute> = async (c) => {
   const { username } = c.req.valid("param");
   await selfToken(c, username);
   await enabledUser(c, username);
@@ -47,11 +44,11 @@ async function signatureMatches(url: string, signature: string, jwtSecret: strin
   return given !== null && equalBytes(given, expected);
 }
 
-export const completeTotp: Handler<typeof routes.completeTotpRoute> = async (c) => {
+export const completeTotp: AppHandler<typeof routes.completeTotpRoute> = async (c) => {
   const { username } = c.get("user");
   const { otp_auth_url: url = "", otp_auth_url_signature: signature = "", totp = "" } = c.req.valid("json");
   const db = c.env.DB;
-  const { now, ip } = { now: c.get("now"), ip: c.get("ip") };
+  const { now, ip } = c.var;
   if (!(await signatureMatches(url, signature, c.env.JWT_SECRET))) {
     throw new ApiError(400, "otp auth url signature mismatch");
   }
@@ -79,7 +76,7 @@ export const completeTotp: Handler<typeof routes.completeTotpRoute> = async (c) 
   return c.json(envelope(200, `totp setup complete for user ${username}`, null), 200);
 };
 
-export const verifyTotp: Handler<typeof routes.verifyTotpRoute> = async (c) => {
+export const verifyTotp: AppHandler<typeof routes.verifyTotpRoute> = async (c) => {
   const token = c.get("token");
   const { username } = token;
   const { totp = "" } = c.req.valid("json");
@@ -88,7 +85,7 @@ export const verifyTotp: Handler<typeof routes.verifyTotpRoute> = async (c) => {
     throw new ApiError(400, `mfa is disabled for user(${username}), cannot process totp verification`);
   }
   const db = c.env.DB;
-  const { now, ip, config } = { now: c.get("now"), ip: c.get("ip"), config: c.get("config") };
+  const { now, ip, config } = c.var;
   const subject = userSubject(username);
   // Both limits are counted before the code is checked, so that parallel guesses cannot slip past either.
   const [counted, tokenCounted] = await db.batch([
@@ -121,7 +118,7 @@ export const verifyTotp: Handler<typeof routes.verifyTotpRoute> = async (c) => {
   return c.json(envelope(200, `W1R3: User ${username} Authorized`, { UserName: username, AuthToken: authToken }), 200);
 };
 
-export const resetTotp: Handler<typeof routes.resetTotpRoute> = async (c) => {
+export const resetTotp: AppHandler<typeof routes.resetTotpRoute> = async (c) => {
   const { username } = c.req.valid("param");
   const { actor, target } = await requireAdminOver(c, username);
   const db = c.env.DB;

@@ -1,6 +1,5 @@
-import type { RouteConfig, RouteHandler } from "@hono/zod-openapi";
 import { requireAdminOver, requireUser } from "../lib/guards";
-import { ApiError, accountDisabled, envelope, forbidden, tooManyAttempts, type AppEnv } from "../lib/http";
+import { ApiError, accountDisabled, envelope, forbidden, tooManyAttempts, type AppHandler } from "../lib/http";
 import { hashPassword, verifyUserPassword } from "../lib/passwords";
 import { checkNewUser } from "../lib/rules";
 import { issuePreAuthToken, issueUserToken } from "../lib/tokens";
@@ -21,15 +20,12 @@ import {
 } from "../storage/users";
 import type * as routes from "./users.routes";
 
-type Handler<R extends RouteConfig> = RouteHandler<R, AppEnv>;
-
-export const login: Handler<typeof routes.loginRoute> = async (c) => {
+export const login: AppHandler<typeof routes.loginRoute> = async (c) => {
   const { username = "", password = "" } = c.req.valid("json");
   if (!username) throw new ApiError(400, "username can't be empty");
   if (!password) throw new ApiError(400, "password can't be empty");
   const db = c.env.DB;
-  const { now, ip } = { now: c.get("now"), ip: c.get("ip") };
-  const config = c.get("config");
+  const { now, ip, config } = c.var;
   const subject = userSubject(username);
 
   // The attempt is counted before the password is checked, for known and unknown names alike.
@@ -74,11 +70,11 @@ export const login: Handler<typeof routes.loginRoute> = async (c) => {
   return c.json(envelope(200, `W1R3: Device ${username} Authorized`, { UserName: username, AuthToken: authToken }), 200);
 };
 
-export const hasSuperAdminHandler: Handler<typeof routes.hasSuperAdminRoute> = async (c) => {
+export const hasSuperAdminHandler: AppHandler<typeof routes.hasSuperAdminRoute> = async (c) => {
   return c.json(await hasSuperAdmin(c.env.DB), 200);
 };
 
-export const createSuperAdmin: Handler<typeof routes.createSuperAdminRoute> = async (c) => {
+export const createSuperAdmin: AppHandler<typeof routes.createSuperAdminRoute> = async (c) => {
   const { username = "", password = "" } = c.req.valid("json");
   const db = c.env.DB;
   const now = c.get("now");
@@ -95,7 +91,7 @@ export const createSuperAdmin: Handler<typeof routes.createSuperAdminRoute> = as
   return c.json(publicUser(user), 200);
 };
 
-export const createUser: Handler<typeof routes.createUserRoute> = async (c) => {
+export const createUser: AppHandler<typeof routes.createUserRoute> = async (c) => {
   const actor = c.get("user");
   const { username: pathName } = c.req.valid("param");
   const { username = pathName, password = "", platform_role_id: role = "platform-user" } = c.req.valid("json");
@@ -115,7 +111,7 @@ export const createUser: Handler<typeof routes.createUserRoute> = async (c) => {
   return c.json(publicUser(user), 200);
 };
 
-export const getUser: Handler<typeof routes.getUserRoute> = async (c) => {
+export const getUser: AppHandler<typeof routes.getUserRoute> = async (c) => {
   const caller = await requireUser(c);
   const { username } = c.req.valid("param");
   if (caller.username === username) return c.json(publicUser(caller), 200);
@@ -125,7 +121,7 @@ export const getUser: Handler<typeof routes.getUserRoute> = async (c) => {
   return c.json(publicUser(user), 200);
 };
 
-function setAccountDisabled(disabled: boolean): Handler<typeof routes.disableUserRoute> {
+function setAccountDisabled(disabled: boolean): AppHandler<typeof routes.disableUserRoute> {
   return async (c) => {
     const { username } = c.req.valid("param");
     const { actor } = await requireAdminOver(c, username);
@@ -144,7 +140,7 @@ function setAccountDisabled(disabled: boolean): Handler<typeof routes.disableUse
 export const disableUser = setAccountDisabled(true);
 export const enableUser = setAccountDisabled(false);
 
-export const removeUser: Handler<typeof routes.deleteUserRoute> = async (c) => {
+export const removeUser: AppHandler<typeof routes.deleteUserRoute> = async (c) => {
   const { username } = c.req.valid("param");
   const { actor } = await requireAdminOver(c, username);
   const db = c.env.DB;
