@@ -25,7 +25,7 @@ export async function enabledUser(c: AppContext, username: string): Promise<User
  * A token of the user `username` themself: a full user token or, where allowed, a pre-auth token that
  * is still live (not used up, not past its wrong-code limit).
  */
-export async function selfToken(c: AppContext, username: string, allowPreAuth = false): Promise<UserToken> {
+async function selfToken(c: AppContext, username: string, allowPreAuth = false): Promise<UserToken> {
   const token = await bearerToken(c);
   if (token.kind === "host" || (token.kind === "preauth" && !allowPreAuth)) throw unauthorized();
   if (token.kind === "preauth" && (await isPreAuthTokenDead(c.env.DB, token.jti, c.get("config").preAuthMaxFailures))) {

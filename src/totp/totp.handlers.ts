@@ -1,5 +1,5 @@
 import { equalBytes, fromHex } from "../lib/encoding";
-import { enabledUser, requireAdminOver, selfToken } from "../lib/guards";
+import { enabledUser, requireAdminOver } from "../lib/guards";
 import { ApiError, envelope, tooManyAttempts, unauthorized, type AppHandler } from "../lib/http";
 import { qrPngDataUrl } from "../lib/qr";
 import { loadKeyRing, openSecret, sealSecret } from "../lib/secretbox";
@@ -20,9 +20,7 @@ import { acceptTotpStep, disableTotp, enableTotp, publicUser, type UserRow } fro
 import type * as routes from "./totp.routes";
 
 export const initTotp: AppHandler<typeof routes.initTotpRoute> = async (c) => {
-  const { username } = c.req.valid("param");
-  await selfToken(c, username);
-  await enabledUser(c, username);
+  const { username } = c.get("user");
   const secret = generateTotpSecret();
   const url = otpAuthUrl(username, secret);
   const [signature, qrCode, sealedSecret] = await Promise.all([

@@ -29,6 +29,7 @@ export const initTotpRoute = createRoute({
   summary: "Initiate setting up TOTP 2FA for a user",
   tags: ["Auth"],
   security: bearerSecurity,
+  middleware: [guardSelf({ account: true })] as const,
   request: { params: UsernameParam },
   responses: { 200: jsonResponse(envelopeOf(TOTPInitiateResponse)), ...errorResponses(400, 401, 403) },
 });
