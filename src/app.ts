@@ -39,15 +39,22 @@ const securityHeaders: MiddlewareHandler<AppEnv> = async (c, next) => {
 };
 
 /** The headers Netmaker's clients send, allowed from CORS_ORIGIN ("*" or a comma-separated list). */
-const corsPolicy: MiddlewareHandler<AppEnv> = (c, next) => {
-  const allowed = c.get("config").corsOrigin;
+function corsFor(allowed: string): MiddlewareHandler<AppEnv> {
   const origins = allowed.split(",").map((origin) => origin.trim());
   return cors({
     origin: allowed === "*" ? "*" : (origin) => (origins.includes(origin) ? origin : null),
     allowMethods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"],
     allowHeaders: ["Content-Type", "Authorization", "From-Ui", "X-Application-Name", "X-Requested-With"],
     maxAge: 600,
-  })(c, next);
+  });
+}
+
+const corsPolicies = new Map<string, MiddlewareHandler<AppEnv>>();
+const corsPolicy: MiddlewareHandler<AppEnv> = (c, next) => {
+  const allowed = c.get("config").corsOrigin;
+  let policy = corsPolicies.get(allowed);
+  if (!policy) corsPolicies.set(allowed, (policy = corsFor(allowed)));
+  return policy(c, next);
 };
 
 export function createApp() {

@@ -88,6 +88,13 @@ describe("POST /api/users/adm/createsuperadmin", () => {
     expect(await snapshot()).toEqual(before);
   });
 
+  it("answers 400 user already exists when the name is taken but there is no super admin yet (an imported user)", async () => {
+    await env.DB.prepare("INSERT INTO users (username, password_hash, created_at, updated_at) VALUES ('carol', '', 1, 1)").run();
+    const before = await snapshot();
+    await expectEnvelope(await post(CREATE_SUPER_ADMIN, { body: { username: "carol", password: "carol-password" } }), 400, "user already exists", null);
+    expect(await snapshot()).toEqual(before);
+  });
+
   it("ignores is_mfa_enabled, totp_secret, platform_role_id and account_disabled in the body", async () => {
     const body = {
       ...SUPER_ADMIN,
@@ -333,10 +340,25 @@ describe("with a super admin", () => {
       bobToken = await login(BOB.username, BOB.password);
     });
 
-    it.each(actions)("an admin may %s a platform user", async (_name, method, action) => {
+    /** Makes enable observable: the target starts disabled in D1, so only a real enable clears the flag. */
+    async function prepare(name: string, username: string) {
+      if (name === "enable") await env.DB.prepare("UPDATE users SET account_disabled = 1 WHERE username = ?").bind(username).run();
+    }
+
+    /** The row the action leaves in D1, and its one audit event naming the actor. */
+    async function expectStoredEffect(name: string, username: string, actor: string) {
+      const row = await storedUser(username);
+      if (name === "delete") expect(row).toBeNull();
+      else expect(row).toMatchObject({ account_disabled: name === "disable" ? 1 : 0 });
+      expect(await events(`admin.user.${name}`)).toEqual([{ subject: username, actor, outcome: "success", reason: null }]);
+    }
+
+    it.each(actions)("an admin may %s a platform user", async (name, method, action) => {
+      await prepare(name, "carol");
       const response = await call(method, path("carol", action), { token: opsToken });
       await expectNoSecrets(response, PASSWORDS);
-      await expectEnvelope(response, 200, /^user carol (disabled|enabled|deleted)$/);
+      await expectEnvelope(response, 200, `user carol ${name}d`);
+      await expectStoredEffect(name, "carol", "ops");
     });
 
     it.each(actions)("an admin may not %s another admin (403)", async (_name, method, action) => {
@@ -345,10 +367,12 @@ describe("with a super admin", () => {
       expect(await snapshot()).toEqual(before);
     });
 
-    it.each(actions)("the super admin may %s an admin", async (_name, method, action) => {
+    it.each(actions)("the super admin may %s an admin", async (name, method, action) => {
+      await prepare(name, "ops2");
       const response = await call(method, path("ops2", action), { token: adminToken });
       await expectNoSecrets(response, PASSWORDS);
-      await expectEnvelope(response, 200, /^user ops2 (disabled|enabled|deleted)$/);
+      await expectEnvelope(response, 200, `user ops2 ${name}d`);
+      await expectStoredEffect(name, "ops2", "admin");
     });
 
     it.each(actions)("nobody may %s the super admin, not even the super admin (403)", async (_name, method, action) => {

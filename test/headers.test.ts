@@ -1,5 +1,5 @@
 // Security headers on every response (issue 4), errors and 404s included: no caching of anything (answers
-// carry tokens, generated passwords and TOTP secrets), no MIME sniffing, no framing.
+// carry tokens, generated passwords and TOTP secrets), no MIME sniffing, no framing, no referrer, HTTPS only.
 import { afterEach, beforeEach, expect, it, vi } from "vitest";
 import { call, createUser, get, login, post, SUPER_ADMIN, totpCode } from "./helpers";
 
@@ -15,6 +15,7 @@ const EXPECTED = {
   "X-Frame-Options": "DENY",
   "Content-Security-Policy": "frame-ancestors 'none'",
   "Referrer-Policy": "no-referrer",
+  "Strict-Transport-Security": "max-age=31536000",
 };
 
 beforeEach(() => vi.setSystemTime(T0 * 1000));

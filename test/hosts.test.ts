@@ -63,10 +63,12 @@ describe("host login: POST /api/hosts/adm/authenticate", () => {
     expect(await snapshot()).toEqual(before);
   });
 
-  it("answers an unknown host with 400 no result found, nothing stored", async () => {
+  it("answers an unknown host with 400 no result found: recorded in the audit trail, nothing counted", async () => {
     const before = await snapshot();
     await expectEnvelope(await post(HOST_LOGIN, { body: { id: "h2", password: HOST_PASSWORD } }), 400, "no result found", null);
-    expect(await snapshot()).toEqual(before);
+    const after = await snapshot();
+    expect({ ...after, auth_events: before.auth_events }).toEqual(before);
+    expect(await events("host.login")).toEqual([{ subject: "h2", actor: null, outcome: "failure", reason: "unknown host" }]);
   });
 
   it("answers a wrong password with 401 unauthorized and counts the failure", async () => {

@@ -26,11 +26,25 @@ describe("qrPng", () => {
     });
   }
 
-  it("has a light quiet zone around the symbol", async () => {
-    const image = decodePngToRgba(await qrPng(otpAuthUrl("alice", SECRET)));
-    const edge = [0, 199].flatMap((fixed) => Array.from({ length: 200 }, (_, i) => [[fixed, i], [i, fixed]]).flat());
-    expect(edge.every(([x, y]) => image.data[(y * 200 + x) * 4] === 255)).toBe(true);
-  });
+  for (const username of usernames) {
+    it(`has a light quiet zone of 4 modules on every side for ${username}`, async () => {
+      const image = decodePngToRgba(await qrPng(otpAuthUrl(username, SECRET)));
+      const code = scanQr(image)!;
+      expect(code).not.toBeNull();
+      // The symbol's modules plus the 4-module quiet zone on each side span the 200-pixel image.
+      const totalModules = 17 + 4 * code.version + 8;
+      const band = Math.floor((4 * 200) / totalModules);
+      expect(band).toBeGreaterThan(0);
+      const darkInBand: [number, number][] = [];
+      for (let y = 0; y < 200; y++) {
+        for (let x = 0; x < 200; x++) {
+          const inBand = x < band || y < band || x >= 200 - band || y >= 200 - band;
+          if (inBand && image.data[(y * 200 + x) * 4] < 128) darkInBand.push([x, y]);
+        }
+      }
+      expect(darkInBand).toEqual([]);
+    });
+  }
 });
 
 describe("init-totp qr_code", () => {

@@ -130,7 +130,24 @@ describe("one TOTP code sent in parallel", () => {
       post(`/api/users/${ALICE.username}/auth/verify-totp`, { token: preAuth, body: { totp: wrong[i] }, env: limits }),
     );
     expect(await tally(responses)).toEqual({ "401 invalid otp": PREAUTH_MAX_FAILURES, "401 unauthorized": burst - PREAUTH_MAX_FAILURES });
-    expect(await env.DB.prepare("SELECT count(*) AS n FROM auth_events WHERE kind = 'user.totp'").first("n")).toBe(PREAUTH_MAX_FAILURES);
+    const events = await env.DB.prepare("SELECT reason, count(*) AS n FROM auth_events WHERE kind = 'user.totp' GROUP BY reason ORDER BY reason").all();
+    expect(events.results).toEqual([
+      { reason: "pre-auth token used up", n: burst - PREAUTH_MAX_FAILURES },
+      { reason: "wrong code", n: PREAUTH_MAX_FAILURES },
+    ]);
+  });
+
+  it("lets one pre-auth token in once, even with two different valid codes sent at the same time", async () => {
+    const init = await enrolledAlice();
+    const step = await expectEnvelope(await post("/api/users/adm/authenticate", { body: ALICE }), 200, "W1R3: TOTP required");
+    const preAuth = step.pre_auth_token as string;
+    // Codes for this step and the next are both within the skew window, and both later than the last used.
+    const codes = await Promise.all([T0, T0 + 30].map((time) => totpCode(init.secret, time)));
+    const responses = await Promise.all(
+      codes.map((totp) => post(`/api/users/${ALICE.username}/auth/verify-totp`, { token: preAuth, body: { totp } })),
+    );
+    expect(await tally(responses)).toEqual({ [`200 W1R3: User ${ALICE.username} Authorized`]: 1, "401 invalid otp": 1 });
+    expect(await env.DB.prepare("SELECT used FROM preauth_tokens").first("used")).toBe(1);
   });
 
   it("lets one login through verify-totp, whichever pre-auth token carries it", async () => {

@@ -587,15 +587,20 @@ describe("the secret at rest", () => {
     const { alice } = await setup();
     const enrolment = await startEnrolment(alice, "alice");
     const secret = secretOf(enrolment.otp_auth_url);
-    const rawHex = [...base32Bytes(secret)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
-    const pending = JSON.stringify(await env.ENROLMENTS.get("totp-enrolment:alice"));
+    const raw = base32Bytes(secret);
+    const rawHex = [...raw].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+    // Unpadded, so that a padded copy is caught too.
+    const rawBase64 = btoa(String.fromCharCode(...raw)).replace(/=+$/, "");
+    const rawBase64Url = rawBase64.replace(/\+/g, "-").replace(/\//g, "_");
+    const pending = await kvValues();
+    expect(pending).toContain("totp-enrolment:alice");
     await expectEnvelope(await completeTotp(alice, "alice", { ...enrolment, totp: await totpCode(secret, T0) }), 200, "totp setup complete for user alice", null);
     setClock(T0 + PERIOD);
     const preAuth = await preAuthLogin(ALICE);
     await expectEnvelope(await verifyTotp(preAuth, "alice", { totp: await totpCode(secret, T0 + PERIOD) }), 200, "W1R3: User alice Authorized");
-    const stored = JSON.stringify(await snapshot()) + pending;
+    const stored = (await d1Rows()) + pending + (await kvValues());
     expect(stored).toContain("v1.");
-    for (const form of [secret, secret.toLowerCase(), rawHex]) expect(stored).not.toContain(form);
+    for (const form of [secret, secret.toLowerCase(), rawHex, rawBase64, rawBase64Url]) expect(stored).not.toContain(form);
   });
 });
 
@@ -681,6 +686,23 @@ async function hmacHex(secret: string, message: string): Promise<string> {
   const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(message)));
   return [...mac].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** Every row of every D1 table, tables added later included, as text. */
+async function d1Rows(): Promise<string> {
+  const { results: tables } = await env.DB.prepare(
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'",
+  ).all<{ name: string }>();
+  expect(tables.map((table) => table.name)).toContain("users");
+  const rows = await Promise.all(tables.map(async ({ name }) => [name, (await env.DB.prepare(`SELECT * FROM "${name}"`).all()).results]));
+  return JSON.stringify(rows);
+}
+
+/** Every KV key with its value, as text. */
+async function kvValues(): Promise<string> {
+  const { keys } = await env.ENROLMENTS.list();
+  const entries = await Promise.all(keys.map(async ({ name }) => [name, await env.ENROLMENTS.get(name)]));
+  return JSON.stringify(entries);
 }
 
 function base32Bytes(text: string): Uint8Array {

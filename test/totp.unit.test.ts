@@ -73,9 +73,12 @@ describe("otpAuthUrl", () => {
     );
   });
 
-  it("keeps an email username as it is in the label", () => {
+  it("keeps an email username as it is in the label, '@' and '+' included, as Netmaker writes it", () => {
     expect(otpAuthUrl("alice.smith@example.com", secret)).toBe(
       `otpauth://totp/Netmaker:alice.smith@example.com?algorithm=SHA1&digits=6&issuer=Netmaker&period=30&secret=${secret}`,
+    );
+    expect(otpAuthUrl("Ann.Lee+ops@Example.org", secret)).toBe(
+      `otpauth://totp/Netmaker:Ann.Lee+ops@Example.org?algorithm=SHA1&digits=6&issuer=Netmaker&period=30&secret=${secret}`,
     );
   });
 });

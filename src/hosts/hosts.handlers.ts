@@ -20,7 +20,10 @@ export const hostLogin: AppHandler<typeof routes.hostLoginRoute> = async (c) => 
     countHostAttempt(db, id, now, config.maxFailedAttempts, config.lockSeconds),
   ]);
   const host = found.results[0] as HostRow | undefined;
-  if (!host) throw new ApiError(400, "no result found");
+  if (!host) {
+    await insertEvent(db, { kind: "host.login", subject: id, ip, outcome: "failure", reason: "unknown host" }, now).run();
+    throw new ApiError(400, "no result found");
+  }
 
   const subject = hostSubject(id);
   const attempt = counted.results[0] as Attempt;

@@ -1,4 +1,4 @@
-// Byte encodings used by the token, hash and secret formats.
+// Byte encodings used by the token, hash and secret formats, and the byte-level primitives they share.
 
 export function toBase64(bytes: Uint8Array): string {
   let binary = "";
@@ -46,4 +46,9 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   let difference = 0;
   for (let i = 0; i < a.length; i++) difference |= a[i] ^ b[i];
   return difference === 0;
+}
+
+export async function hmacSha256(key: string, message: string): Promise<Uint8Array> {
+  const hmacKey = await crypto.subtle.importKey("raw", utf8.encode(key), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return new Uint8Array(await crypto.subtle.sign("HMAC", hmacKey, utf8.encode(message)));
 }

@@ -2,6 +2,7 @@
 // Role claim is not trusted for authorisation; the stored role is).
 import type { MiddlewareHandler } from "hono";
 import { findUser, isAdminRole, type UserRow } from "../storage/users";
+import { insertEvent } from "../storage/events";
 import { isPreAuthTokenDead } from "../storage/failures";
 import { ApiError, accountDisabled, forbidden, unauthorized, type AppContext, type AppEnv, type UserToken } from "./http";
 import { verifyToken, type VerifiedToken } from "./tokens";
@@ -29,10 +30,17 @@ async function selfToken(c: AppContext, username: string, allowPreAuth = false):
   const token = await bearerToken(c);
   if (token.kind === "host" || (token.kind === "preauth" && !allowPreAuth)) throw unauthorized();
   if (token.kind === "preauth" && (await isPreAuthTokenDead(c.env.DB, token.jti, c.get("config").preAuthMaxFailures))) {
-    throw unauthorized();
+    throw await refusedPreAuthToken(c, token.username);
   }
   if (token.username !== username) throw forbidden();
   return token;
+}
+
+/** A pre-auth token that is used up or past its limit: recorded as a failed TOTP step, answered 401. */
+export async function refusedPreAuthToken(c: AppContext, username: string): Promise<ApiError> {
+  const event = { kind: "user.totp", subject: username, ip: c.get("ip"), outcome: "failure", reason: "pre-auth token used up" } as const;
+  await insertEvent(c.env.DB, event, c.get("now")).run();
+  return unauthorized();
 }
 
 /**

@@ -28,7 +28,7 @@ export function envelope<T>(status: number, message: string, response: T): Envel
 /** An answer other than success: thrown by handlers and guards, turned into the envelope by onError. */
 export class ApiError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 429 | 500 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 413 | 429,
     message: string,
     readonly headers: Record<string, string> = {},
   ) {

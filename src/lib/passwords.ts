@@ -3,7 +3,7 @@
 //           "$2a$<cost>$..."                                          (imported from Netmaker, bcrypt)
 //   hosts:  "hmac-sha256$<hash base64>"                               (long random machine secrets)
 import bcrypt from "bcryptjs";
-import { equalBytes, fromBase64, randomBytes, toBase64, utf8 } from "./encoding";
+import { equalBytes, fromBase64, hmacSha256, randomBytes, toBase64, utf8 } from "./encoding";
 
 /** The most that production Workers allow; local workerd allows more, so a test pins it. */
 export const PBKDF2_ITERATIONS = 100_000;
@@ -67,13 +67,10 @@ export async function verifyUserPassword(password: string, stored: string | null
   return { ok };
 }
 
-async function hostKey(secret: string): Promise<CryptoKey> {
-  return crypto.subtle.importKey("raw", utf8.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-}
+const HOST_HASH_PREFIX = "hmac-sha256$";
 
 export async function hashHostPassword(password: string, hostSecret: string): Promise<string> {
-  const mac = await crypto.subtle.sign("HMAC", await hostKey(hostSecret), utf8.encode(password));
-  return `hmac-sha256$${toBase64(new Uint8Array(mac))}`;
+  return HOST_HASH_PREFIX + toBase64(await hmacSha256(hostSecret, password));
 }
 
 export async function verifyHostPassword(password: string, stored: string, hostSecret: string): Promise<PasswordCheck> {
@@ -81,8 +78,6 @@ export async function verifyHostPassword(password: string, stored: string, hostS
     const ok = await bcrypt.compare(password, stored);
     return ok ? { ok, upgradedHash: await hashHostPassword(password, hostSecret) } : { ok: false };
   }
-  if (!stored.startsWith("hmac-sha256$")) return { ok: false };
-  const expected = fromBase64(stored.slice("hmac-sha256$".length));
-  const actual = fromBase64((await hashHostPassword(password, hostSecret)).slice("hmac-sha256$".length));
-  return { ok: equalBytes(actual, expected) };
+  if (!stored.startsWith(HOST_HASH_PREFIX)) return { ok: false };
+  return { ok: equalBytes(await hmacSha256(hostSecret, password), fromBase64(stored.slice(HOST_HASH_PREFIX.length))) };
 }

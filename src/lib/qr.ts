@@ -34,7 +34,7 @@ async function zlib(data: Uint8Array): Promise<Uint8Array> {
 }
 
 /** Dark modules as a square matrix, `true` for dark, with the quiet zone around it. */
-export function qrModules(text: string): boolean[][] {
+function qrModules(text: string): boolean[][] {
   return encode(text, { ecc: "M", border: QUIET_ZONE_MODULES }).data;
 }
 

@@ -3,7 +3,8 @@
 import { z } from "@hono/zod-openapi";
 
 export const SuccessResponse = z
-  .object({ Code: z.int(), Message: z.string(), Response: z.unknown() })
+  .object({ Code: z.int(), Message: z.string(), Response: z.unknown().openapi({ description: "payload, or null" }) })
+  .required()
   .openapi("models.SuccessResponse");
 
 export const ErrorResponse = z

@@ -17,17 +17,13 @@ export async function findPendingEnrolment(kv: KVNamespace, username: string): P
   return kv.get<PendingEnrolment>(key(username), "json");
 }
 
-export function deletePendingEnrolment(kv: KVNamespace, username: string) {
-  return kv.delete(key(username));
-}
-
 /**
  * Deletes the pending entry once a D1 change has committed, without turning that answer into a 500: an entry
  * a failing KV leaves behind can only be completed by its own user, and expires with its TTL.
  */
 export async function discardPendingEnrolment(kv: KVNamespace, username: string): Promise<void> {
   try {
-    await deletePendingEnrolment(kv, username);
+    await kv.delete(key(username));
   } catch (error) {
     console.error(`pending enrolment of ${username} not deleted, it expires with its TTL:`, error);
   }

@@ -77,9 +77,10 @@ export function countPreAuthAttempt(db: D1Database, jti: string, expiresAt: numb
 
 /** A pre-auth token that has let a user in is used up. */
 export function usePreAuthToken(db: D1Database, jti: string, expiresAt: number) {
+  // Batched right after acceptTotpStep, and only if that accepted the code (changes() is its row count).
   return db
     .prepare(
-      `INSERT INTO preauth_tokens (jti, used, expires_at) VALUES (?, 1, ?)
+      `INSERT INTO preauth_tokens (jti, used, expires_at) SELECT ?, 1, ? WHERE changes() > 0
        ON CONFLICT (jti) DO UPDATE SET used = 1`,
     )
     .bind(jti, expiresAt);

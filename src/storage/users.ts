@@ -33,7 +33,6 @@ export function publicUser(user: UserRow) {
     network_roles: {},
   };
 }
-export type PublicUser = ReturnType<typeof publicUser>;
 
 export function selectUser(db: D1Database, username: string) {
   return db.prepare("SELECT * FROM users WHERE username = ?").bind(username);
@@ -104,14 +103,16 @@ export function disableTotp(db: D1Database, username: string, now: number) {
 }
 
 /**
- * Records a TOTP time step as used, if it is later than the last one used: one statement, so that two
- * requests carrying the same code cannot both succeed. Success is `meta.changes === 1`.
+ * Records a TOTP time step as used, if it is later than the last one used and the pre-auth token (if any)
+ * has not let anyone in yet: one statement, so that two requests carrying the same code, or one token
+ * carrying two codes, cannot both succeed. Success is `meta.changes === 1`.
  */
-export function acceptTotpStep(db: D1Database, username: string, step: number) {
+export function acceptTotpStep(db: D1Database, username: string, step: number, preAuthJti: string | null) {
   return db
     .prepare(
-      `UPDATE users SET last_totp_step = ?
-       WHERE username = ? AND mfa_enabled = 1 AND (last_totp_step IS NULL OR last_totp_step < ?)`,
+      `UPDATE users SET last_totp_step = ?1
+       WHERE username = ?2 AND mfa_enabled = 1 AND (last_totp_step IS NULL OR last_totp_step < ?1)
+         AND NOT EXISTS (SELECT 1 FROM preauth_tokens WHERE jti = ?3 AND used = 1)`,
     )
-    .bind(step, username, step);
+    .bind(step, username, preAuthJti);
 }

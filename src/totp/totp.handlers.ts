@@ -1,10 +1,9 @@
-import { equalBytes, fromHex } from "../lib/encoding";
-import { enabledUser, requireAdminOver } from "../lib/guards";
-import { ApiError, envelope, tooManyAttempts, unauthorized, type AppHandler } from "../lib/http";
+import { enabledUser, refusedPreAuthToken, requireAdminOver } from "../lib/guards";
+import { ApiError, envelope, tooManyAttempts, type AppHandler } from "../lib/http";
 import { qrPngDataUrl } from "../lib/qr";
 import { loadKeyRing, openSecret, sealSecret } from "../lib/secretbox";
 import { issueUserToken } from "../lib/tokens";
-import { generateTotpSecret, matchTotpStep, otpAuthUrl, signOtpAuthUrl } from "../lib/totp";
+import { generateTotpSecret, matchTotpStep, otpAuthUrl, otpAuthUrlSignatureMatches, signOtpAuthUrl } from "../lib/totp";
 import { discardPendingEnrolment, findPendingEnrolment, savePendingEnrolment } from "../storage/enrolments";
 import { insertEvent, insertEventIfChanged } from "../storage/events";
 import {
@@ -36,18 +35,12 @@ export const initTotp: AppHandler<typeof routes.initTotpRoute> = async (c) => {
   );
 };
 
-async function signatureMatches(url: string, signature: string, jwtSecret: string): Promise<boolean> {
-  const given = fromHex(signature);
-  const expected = fromHex(await signOtpAuthUrl(url, jwtSecret))!;
-  return given !== null && equalBytes(given, expected);
-}
-
 export const completeTotp: AppHandler<typeof routes.completeTotpRoute> = async (c) => {
   const { username } = c.get("user");
   const { otp_auth_url: url = "", otp_auth_url_signature: signature = "", totp = "" } = c.req.valid("json");
   const db = c.env.DB;
   const { now, ip } = c.var;
-  if (!(await signatureMatches(url, signature, c.env.JWT_SECRET))) {
+  if (!(await otpAuthUrlSignatureMatches(url, signature, c.env.JWT_SECRET))) {
     throw new ApiError(400, "otp auth url signature mismatch");
   }
   const expired = () => new ApiError(400, "totp setup expired, initiate it again");
@@ -96,13 +89,21 @@ export const verifyTotp: AppHandler<typeof routes.verifyTotpRoute> = async (c) =
     throw tooManyAttempts(attempt.locked_until - now);
   }
   const tokenAttempts = (tokenCounted?.results[0] as { failures: number } | undefined)?.failures ?? 0;
-  if (tokenAttempts > config.preAuthMaxFailures) throw unauthorized(); // dead since the guard let it through
+  if (tokenAttempts > config.preAuthMaxFailures) throw await refusedPreAuthToken(c, username); // died since the guard
 
   const secret = await openSecret(await loadKeyRing(c.env.TOTP_KEYS), user.totp_secret, username);
   const step = matchTotpStep(secret, totp, now);
-  // Check and record in one statement: a code whose step is not later than the last accepted one fails.
-  const accepted = step !== null && (await acceptTotpStep(db, username, step).run()).meta.changes === 1;
-  if (!accepted) {
+  // Check and record in one transaction: a code whose step is not later than the last accepted one fails,
+  // and so does any code once the pre-auth token has let its user in.
+  const preAuthJti = token.kind === "preauth" ? token.jti : null;
+  const [acceptance] =
+    step === null
+      ? [null]
+      : await db.batch([
+          acceptTotpStep(db, username, step, preAuthJti),
+          ...(token.kind === "preauth" ? [usePreAuthToken(db, token.jti, token.exp)] : []),
+        ]);
+  if (acceptance?.meta.changes !== 1) {
     const reason = step === null ? "wrong code" : "code already used";
     await insertEvent(db, { kind: "user.totp", subject: username, ip, outcome: "failure", reason }, now).run();
     throw new ApiError(401, "invalid otp");
@@ -110,7 +111,6 @@ export const verifyTotp: AppHandler<typeof routes.verifyTotpRoute> = async (c) =
   await db.batch([
     clearAttempts(db, subject),
     insertEvent(db, { kind: "user.totp", subject: username, ip, outcome: "success" }, now),
-    ...(token.kind === "preauth" ? [usePreAuthToken(db, token.jti, token.exp)] : []),
   ]);
   const authToken = await issueUserToken(c.env.JWT_SECRET, { username, role: user.platform_role }, now, config.userTokenTtl);
   return c.json(envelope(200, `W1R3: User ${username} Authorized`, { UserName: username, AuthToken: authToken }), 200);

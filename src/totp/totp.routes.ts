@@ -31,7 +31,7 @@ export const initTotpRoute = createRoute({
   security: bearerSecurity,
   middleware: [guardSelf({ account: true })] as const,
   request: { params: UsernameParam },
-  responses: { 200: jsonResponse(envelopeOf(TOTPInitiateResponse)), ...errorResponses(400, 401, 403) },
+  responses: { 200: jsonResponse(envelopeOf(TOTPInitiateResponse)), ...errorResponses(401, 403) },
 });
 
 export const completeTotpRoute = createRoute({

@@ -87,7 +87,7 @@ export const createSuperAdmin: AppHandler<typeof routes.createSuperAdminRoute> =
     insertEventIfChanged(db, { kind: "admin.superadmin.create", subject: username, ip: c.get("ip"), outcome: "success" }, now),
   ]);
   const user = inserted.results[0] as UserRow | undefined;
-  if (!user) throw new ApiError(400, "superadmin user already exists");
+  if (!user) throw new ApiError(400, (await hasSuperAdmin(db)) ? "superadmin user already exists" : "user already exists");
   return c.json(publicUser(user), 200);
 };
 
@@ -132,7 +132,8 @@ function setAccountDisabled(disabled: boolean): AppHandler<typeof routes.disable
       setDisabled(db, username, disabled, now),
       insertEvent(db, { kind, subject: username, actor: actor.username, ip: c.get("ip"), outcome: "success" }, now),
     ]);
-    const user = updated.results[0] as UserRow;
+    const user = updated.results[0] as UserRow | undefined;
+    if (!user) throw new ApiError(404, "user not found"); // deleted since it was read
     return c.json(envelope(200, `user ${username} ${disabled ? "disabled" : "enabled"}`, publicUser(user)), 200);
   };
 }
@@ -146,9 +147,9 @@ export const removeUser: AppHandler<typeof routes.deleteUserRoute> = async (c) =
   const db = c.env.DB;
   const now = c.get("now");
   await db.batch([
-    deleteUser(db, username),
     clearAttempts(db, userSubject(username)),
-    insertEvent(db, { kind: "admin.user.delete", subject: username, actor: actor.username, ip: c.get("ip"), outcome: "success" }, now),
+    deleteUser(db, username),
+    insertEventIfChanged(db, { kind: "admin.user.delete", subject: username, actor: actor.username, ip: c.get("ip"), outcome: "success" }, now),
   ]);
   await discardPendingEnrolment(c.env.ENROLMENTS, username);
   return c.json(envelope(200, `user ${username} deleted`, null), 200);
