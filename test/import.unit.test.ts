@@ -187,12 +187,13 @@ describe("planImport", () => {
     ]);
   });
 
-  it("skips records without a name, with a name no client sends, or twice over", async () => {
+  it("skips records without a name, with a name no client sends or too long, or twice over", async () => {
     const plan = await planImport(
       data(
         [
           { source: "users_v1 row 1", password: HASHES.bob },
           { source: "users_v1 row 2", username: "has space", password: HASHES.bob },
+          { source: "users_v1 row 5", username: "é".repeat(65), password: HASHES.bob },
           { source: "users_v1 row 3", username: "bob", password: HASHES.bob },
           { source: "users_v1 row 4", username: "bob", password: HASHES.alice },
         ],
@@ -208,6 +209,7 @@ describe("planImport", () => {
     expect(plan.outcomes.map((o) => [o.name, o.action, o.reason])).toEqual([
       ["users_v1 row 1", "skip", "the record has no username"],
       ["has space", "skip", "the username has characters no Netmaker client sends"],
+      ["é".repeat(65), "skip", "the username is longer than 128 bytes"],
       ["bob", "import", undefined],
       ["bob", "skip", "a second record for the same username (users_v1 row 4)"],
       ["hosts_v1 row 1", "skip", "the record has no host id"],

@@ -63,7 +63,9 @@ export interface PlanOptions {
 
 const ROLES: readonly PlatformRole[] = ["super-admin", "admin", "platform-user", "service-user", "auditor"];
 // Whatever Netmaker accepted (its in_charset rule or an email address), short of spaces and control characters.
-const USERNAME = /^[^\x00-\x20\x7f]{1,256}$/u;
+const USERNAME = /^[^\x00-\x20\x7f]+$/u;
+// The service's own limit, in bytes here: a pending enrolment's KV key (at most 512 bytes) holds the name.
+const USERNAME_MAX_BYTES = 128;
 const HOST_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const BASE32 = /^[A-Z2-7]+$/;
 
@@ -135,6 +137,9 @@ async function userRecord(user: NetmakerUser, options: PlanOptions, notes: strin
   const username = user.username ?? "";
   if (!username) throw new Skip("the record has no username");
   if (!USERNAME.test(username)) throw new Skip("the username has characters no Netmaker client sends");
+  if (new TextEncoder().encode(username).length > USERNAME_MAX_BYTES) {
+    throw new Skip(`the username is longer than ${USERNAME_MAX_BYTES} bytes`);
+  }
 
   const role = platformRole(user, notes);
   // Netmaker's own rule: an SSO user's password is a bcrypt hash of a server-side secret, not the person's.
