@@ -1,10 +1,10 @@
 // Who is calling: bearer tokens checked once here, with the user's current state read from D1 (a token's
 // Role claim is not trusted for authorisation; the stored role is).
 import type { MiddlewareHandler } from "hono";
-import { findUser, isAdminRole, type UserRow } from "../storage/users";
 import { insertEvent } from "../storage/events";
-import { isPreAuthTokenDead } from "../storage/failures";
-import { ApiError, accountDisabled, forbidden, unauthorized, type AppContext, type AppEnv, type UserToken } from "./http";
+import { isPreAuthTokenDead, selectPreAuthToken, type PreAuthTokenState } from "../storage/failures";
+import { findUser, isAdminRole, selectUser, type UserRow } from "../storage/users";
+import { ApiError, accountDisabled, forbidden, unauthorized, type AppContext, type AppEnv } from "./http";
 import { verifyToken, type VerifiedToken } from "./tokens";
 
 export async function bearerToken(c: AppContext): Promise<VerifiedToken> {
@@ -14,26 +14,11 @@ export async function bearerToken(c: AppContext): Promise<VerifiedToken> {
   return token;
 }
 
-/** A user who exists and is enabled; a token of a deleted user is no longer good for anything. */
-export async function enabledUser(c: AppContext, username: string): Promise<UserRow> {
-  const user = await findUser(c.env.DB, username);
+/** A stored account that exists and is enabled; a token of a deleted user is no longer good for anything. */
+export function enabledAccount(user: UserRow | null | undefined): UserRow {
   if (!user) throw unauthorized();
   if (user.account_disabled) throw accountDisabled();
   return user;
-}
-
-/**
- * A token of the user `username` themself: a full user token or, where allowed, a pre-auth token that
- * is still live (not used up, not past its wrong-code limit).
- */
-async function selfToken(c: AppContext, username: string, allowPreAuth = false): Promise<UserToken> {
-  const token = await bearerToken(c);
-  if (token.kind === "host" || (token.kind === "preauth" && !allowPreAuth)) throw unauthorized();
-  if (token.kind === "preauth" && (await isPreAuthTokenDead(c.env.DB, token.jti, c.get("config").preAuthMaxFailures))) {
-    throw await refusedPreAuthToken(c, token.username);
-  }
-  if (token.username !== username) throw forbidden();
-  return token;
 }
 
 /** A pre-auth token that is used up or past its limit: recorded as a failed TOTP step, answered 401. */
@@ -44,15 +29,31 @@ export async function refusedPreAuthToken(c: AppContext, username: string): Prom
 }
 
 /**
- * Route middleware for the caller's own account, run before the body is read so that token errors come
- * first (API.md §2). With `account`, the account is loaded and checked here too; otherwise the handler
- * does it after reading the body (verify-totp's order).
+ * Route middleware for the caller's own account `{username}`, run before the body is read so that token
+ * errors come first (API.md §2): a full user token or, where allowed, a pre-auth token that is still live
+ * (not used up, not past its limit of codes), of that user. The account and the pre-auth token's state are
+ * read in one round trip. With `checkAccount` the account is checked here too; otherwise the handler checks
+ * the stored `account` after reading the body (verify-totp's order).
  */
-export function guardSelf(options: { allowPreAuth?: boolean; account?: boolean }): MiddlewareHandler<AppEnv> {
+export function guardSelf(options: { allowPreAuth?: boolean; checkAccount?: boolean }): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const username = c.req.param("username") ?? "";
-    c.set("token", await selfToken(c, username, options.allowPreAuth));
-    if (options.account) c.set("user", await enabledUser(c, username));
+    const token = await bearerToken(c);
+    if (token.kind === "host" || (token.kind === "preauth" && !options.allowPreAuth)) throw unauthorized();
+    const db = c.env.DB;
+    const [account, preAuth] = await db.batch([
+      selectUser(db, username),
+      ...(token.kind === "preauth" ? [selectPreAuthToken(db, token.jti)] : []),
+    ]);
+    const preAuthState = preAuth?.results[0] as PreAuthTokenState | undefined;
+    if (token.kind === "preauth" && isPreAuthTokenDead(preAuthState, c.get("config").preAuthMaxFailures)) {
+      throw await refusedPreAuthToken(c, token.username);
+    }
+    if (token.username !== username) throw forbidden();
+    c.set("token", token);
+    const stored = (account.results[0] as UserRow | undefined) ?? null;
+    c.set("account", stored);
+    if (options.checkAccount) c.set("user", enabledAccount(stored));
     await next();
   };
 }
@@ -61,7 +62,7 @@ export function guardSelf(options: { allowPreAuth?: boolean; account?: boolean }
 export async function requireUser(c: AppContext): Promise<UserRow> {
   const token = await bearerToken(c);
   if (token.kind !== "user") throw unauthorized();
-  return enabledUser(c, token.username);
+  return enabledAccount(await findUser(c.env.DB, token.username));
 }
 
 export async function requireAdmin(c: AppContext): Promise<UserRow> {

@@ -9,8 +9,8 @@ export type UserToken = Extract<VerifiedToken, { kind: "user" | "preauth" }>;
 
 export type AppEnv = {
   Bindings: Env;
-  // token and user are set by the guards of the routes that act on the caller's own account.
-  Variables: { config: Config; now: number; ip: string; token: UserToken; user: UserRow };
+  // Set by the guards: the caller's token and checked account, or (verify-totp) the account not yet checked.
+  Variables: { config: Config; now: number; ip: string; token: UserToken; user: UserRow; account: UserRow | null };
 };
 export type AppContext = Context<AppEnv>;
 export type AppHandler<R extends RouteConfig> = RouteHandler<R, AppEnv>;

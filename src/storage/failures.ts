@@ -86,12 +86,18 @@ export function usePreAuthToken(db: D1Database, jti: string, expiresAt: number) 
     .bind(jti, expiresAt);
 }
 
-export async function isPreAuthTokenDead(db: D1Database, jti: string, maxFailures: number): Promise<boolean> {
-  const row = await db
-    .prepare("SELECT failures, used FROM preauth_tokens WHERE jti = ?")
-    .bind(jti)
-    .first<{ failures: number; used: number }>();
-  return row !== null && (row.used === 1 || row.failures >= maxFailures);
+export interface PreAuthTokenState {
+  failures: number;
+  used: number;
+}
+
+export function selectPreAuthToken(db: D1Database, jti: string) {
+  return db.prepare("SELECT failures, used FROM preauth_tokens WHERE jti = ?").bind(jti);
+}
+
+/** Used up, or past its limit of codes; a token that has tried nothing has no row and is live. */
+export function isPreAuthTokenDead(state: PreAuthTokenState | undefined, maxFailures: number): boolean {
+  return state !== undefined && (state.used === 1 || state.failures >= maxFailures);
 }
 
 // A count of failures that has not grown for a day is forgotten; the daily cron cannot then be waited out to

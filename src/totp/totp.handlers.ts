@@ -1,4 +1,4 @@
-import { enabledUser, refusedPreAuthToken, requireAdminOver } from "../lib/guards";
+import { enabledAccount, refusedPreAuthToken, requireAdminOver } from "../lib/guards";
 import { ApiError, envelope, tooManyAttempts, type AppHandler } from "../lib/http";
 import { qrPngDataUrl } from "../lib/qr";
 import { loadKeyRing, openSecret, sealSecret } from "../lib/secretbox";
@@ -71,7 +71,7 @@ export const verifyTotp: AppHandler<typeof routes.verifyTotpRoute> = async (c) =
   const token = c.get("token");
   const { username } = token;
   const { totp = "" } = c.req.valid("json");
-  const user = await enabledUser(c, username);
+  const user = enabledAccount(c.get("account"));
   if (!user.mfa_enabled || !user.totp_secret) {
     throw new ApiError(400, `mfa is disabled for user(${username}), cannot process totp verification`);
   }

@@ -29,7 +29,7 @@ export const initTotpRoute = createRoute({
   summary: "Initiate setting up TOTP 2FA for a user",
   tags: ["Auth"],
   security: bearerSecurity,
-  middleware: [guardSelf({ account: true })] as const,
+  middleware: [guardSelf({ checkAccount: true })] as const,
   request: { params: UsernameParam },
   responses: { 200: jsonResponse(envelopeOf(TOTPInitiateResponse)), ...errorResponses(401, 403) },
 });
@@ -40,7 +40,7 @@ export const completeTotpRoute = createRoute({
   summary: "Verify and complete setting up TOTP 2FA for a user",
   tags: ["Auth"],
   security: bearerSecurity,
-  middleware: [guardSelf({ account: true }), jsonBodyReader] as const,
+  middleware: [guardSelf({ checkAccount: true }), jsonBodyReader] as const,
   request: { params: UsernameParam, ...jsonBody(UserTOTPVerificationParams, "TOTP verification parameters") },
   responses: { 200: jsonResponse(SuccessResponse), ...errorResponses(400, 401, 403, 413) },
 });
