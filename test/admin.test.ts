@@ -7,6 +7,7 @@ import {
   createSuperAdmin,
   createUser,
   expectEnvelope,
+  expectedUser,
   expectNoSecrets,
   get,
   login,
@@ -21,22 +22,7 @@ const BOB = { username: "bob", password: "bob-password-1" };
 const OPS = { username: "ops", password: "ops-password-1" };
 const PASSWORDS = [BOB.password, OPS.password];
 
-/** Netmaker's user object as this service shows it. */
-function publicUser(username: string, role: string, overrides: Record<string, unknown> = {}) {
-  return {
-    username,
-    display_name: "",
-    account_disabled: false,
-    isadmin: role === "admin" || role === "super-admin",
-    issuperadmin: role === "super-admin",
-    platform_role_id: role,
-    auth_type: "basic",
-    is_mfa_enabled: false,
-    user_group_ids: {},
-    network_roles: {},
-    ...overrides,
-  };
-}
+const publicUser = expectedUser;
 
 async function storedUser(username: string) {
   return env.DB.prepare("SELECT * FROM users WHERE username = ?").bind(username).first<Record<string, any>>();

@@ -44,6 +44,23 @@ export async function expectEnvelope(response: Response, status: number, message
 
 export const SUPER_ADMIN = { username: "admin", password: "admin-password-1" };
 
+/** Netmaker's user object as this service shows it. */
+export function expectedUser(username: string, role: string, overrides: Record<string, unknown> = {}) {
+  return {
+    username,
+    display_name: "",
+    account_disabled: false,
+    isadmin: role === "admin" || role === "super-admin",
+    issuperadmin: role === "super-admin",
+    platform_role_id: role,
+    auth_type: "basic",
+    is_mfa_enabled: false,
+    user_group_ids: {},
+    network_roles: {},
+    ...overrides,
+  };
+}
+
 // What a stored hash or a secret column looks like; none of it may ever reach a client (API.md §6).
 const SECRET_MARKERS = [/pbkdf2-sha256\$/, /\$2[aby]\$/, /hmac-sha256\$/, /password_hash/, /totp_secret/];
 

@@ -4,7 +4,7 @@ import { env } from "cloudflare:test";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { issuePreAuthToken } from "../src/lib/tokens";
 import { VERSION } from "../src/version";
-import { call, createSuperAdmin, createUser, expectEnvelope, expectNoSecrets, get, login, nowSeconds, post } from "./helpers";
+import { call, createSuperAdmin, createUser, expectEnvelope, expectedUser, expectNoSecrets, get, login, nowSeconds, post } from "./helpers";
 
 const BOB = { username: "bob", password: "bob-password-1" };
 const UI_ORIGIN = "https://dashboard.example.com";
@@ -17,21 +17,8 @@ const unreachableDb = {
   },
 } as unknown as D1Database;
 
-function expectedUser(username: string, role: string) {
-  return {
-    username,
-    display_name: "",
-    account_disabled: false,
-    isadmin: role === "admin" || role === "super-admin",
-    issuperadmin: role === "super-admin",
-    platform_role_id: role,
-    auth_type: "basic",
-    is_mfa_enabled: false,
-    user_group_ids: {},
-    network_roles: {},
-    platform_role: { id: role, deny_dashboard_access: false },
-  };
-}
+const expectedV1User = (username: string, role: string) =>
+  expectedUser(username, role, { platform_role: { id: role, deny_dashboard_access: false } });
 
 describe("GET /api/server/status: the health check", () => {
   it("answers 200 {db_connected: true} when D1 answers, without a token", async () => {
@@ -92,16 +79,16 @@ describe("with a super admin and a platform user", () => {
     it("answers a user about themself", async () => {
       const response = await get("/api/v1/users?username=bob", { token: bobToken });
       await expectNoSecrets(response, [BOB.password]);
-      await expectEnvelope(response, 200, "fetched user", expectedUser("bob", "platform-user"));
+      await expectEnvelope(response, 200, "fetched user", expectedV1User("bob", "platform-user"));
     });
 
     it("answers an admin about anyone", async () => {
       const carol = await get("/api/v1/users?username=carol", { token: adminToken });
       await expectNoSecrets(carol, [BOB.password, "carol-password"]);
-      await expectEnvelope(carol, 200, "fetched user", expectedUser("carol", "platform-user"));
+      await expectEnvelope(carol, 200, "fetched user", expectedV1User("carol", "platform-user"));
       const self = await get("/api/v1/users?username=admin", { token: adminToken });
       await expectNoSecrets(self);
-      await expectEnvelope(self, 200, "fetched user", expectedUser("admin", "super-admin"));
+      await expectEnvelope(self, 200, "fetched user", expectedV1User("admin", "super-admin"));
     });
 
     it("refuses a platform user another user's record with 403, whether or not it exists", async () => {
