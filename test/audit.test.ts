@@ -4,7 +4,7 @@ import { createScheduledController, env } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { scheduled } from "../src/index";
 import { COUNTER_IDLE_SECONDS } from "../src/storage/failures";
-import { call, createHost, createSuperAdmin, createUser, expectEnvelope, get, login, post, SUPER_ADMIN, totpCode } from "./helpers";
+import { call, createHost, createSuperAdmin, createUser, expectEnvelope, get, login, post, SUPER_ADMIN, totpCode, wrongTotpCode } from "./helpers";
 
 /** Worker variables for one request (their generated types are the wrangler.toml literals). */
 const vars = (values: Record<string, string>) => values as unknown as Partial<Env>;
@@ -51,14 +51,7 @@ async function readEvents(token: string, query = "limit=500") {
   return page as { events: Event[]; next_before: number | null };
 }
 
-/** A code that no step within the skew window around T0 accepts. */
-async function wrongCode(secret: string) {
-  const accepted = await Promise.all([T0 - 30, T0, T0 + 30].map((time) => totpCode(secret, time)));
-  let code = Number(accepted[1]);
-  do code = (code + 1) % 1_000_000;
-  while (accepted.includes(String(code).padStart(6, "0")));
-  return String(code).padStart(6, "0");
-}
+const wrongCode = (secret: string) => wrongTotpCode(secret, T0);
 
 async function initTotp(username: string, token: string) {
   const init = await expectEnvelope(await post(`/api/users/${username}/auth/init-totp`, { token }), 200, "totp setup initiated");

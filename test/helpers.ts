@@ -143,4 +143,13 @@ export async function hotp(key: Uint8Array, counter: number, digits: number, alg
   return String(binary % 10 ** digits).padStart(digits, "0");
 }
 
+/** A code that no step within the skew window around `time` accepts. */
+export async function wrongTotpCode(secret: string, time: number): Promise<string> {
+  const accepted = await Promise.all([time - 30, time, time + 30].map((at) => totpCode(secret, at)));
+  let code = Number(accepted[1]);
+  do code = (code + 1) % 1_000_000;
+  while (accepted.includes(String(code).padStart(6, "0")));
+  return String(code).padStart(6, "0");
+}
+
 export const nowSeconds = () => Math.floor(Date.now() / 1000);

@@ -2,7 +2,7 @@
 // attacked through the login endpoints as a client would.
 import { env } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { createHost, createSuperAdmin, createUser, expectEnvelope, login, post, totpCode } from "./helpers";
+import { createHost, createSuperAdmin, createUser, expectEnvelope, login, post, totpCode, wrongTotpCode } from "./helpers";
 
 /** Worker variables for one request (their generated types are the wrangler.toml literals). */
 const vars = (values: Record<string, string>) => values as unknown as Partial<Env>;
@@ -59,14 +59,7 @@ async function preAuthToken(username: string, password: string): Promise<string>
 const verifyTotp = (username: string, token: string, totp: string) =>
   post(`/api/users/${username}/auth/verify-totp`, { token, body: { totp } });
 
-/** A code that no step within the skew window around T0 accepts. */
-async function wrongCode(secret: string) {
-  const accepted = await Promise.all([T0 - 30, T0, T0 + 30].map((time) => totpCode(secret, time)));
-  let code = Number(accepted[1]);
-  do code = (code + 1) % 1_000_000;
-  while (accepted.includes(String(code).padStart(6, "0")));
-  return String(code).padStart(6, "0");
-}
+const wrongCode = (secret: string) => wrongTotpCode(secret, T0);
 
 describe("per-account lockout on user login", () => {
   it("answers incorrect credentials ten times, then 429 for 15 minutes without checking the password", async () => {
