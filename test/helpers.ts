@@ -100,6 +100,11 @@ export async function createHost(adminToken: string, host: { id?: string; name?:
   return expectEnvelope(response, 200, /^host .+ created$/);
 }
 
+/** The claims of a full user token, Netmaker's set (API.md §4). */
+export function userTokenClaims(username: string, role: string, iat: unknown, exp: unknown) {
+  return { Role: role, UserName: username, Api: "", TokenType: "user_id_token", RacAutoDisable: false, iss: "Netmaker", sub: `user|${username}`, iat, exp };
+}
+
 /** Decodes a JWT's payload without verifying it, to inspect claims. */
 export function claims(token: string): Record<string, any> {
   const payload = token.split(".")[1];

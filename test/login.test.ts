@@ -15,6 +15,7 @@ import {
   post,
   snapshot,
   SUPER_ADMIN,
+  userTokenClaims,
 } from "./helpers";
 
 const LOGIN = "/api/users/adm/authenticate";
@@ -108,17 +109,7 @@ describe("MFA off: 200 W1R3: Device <u> Authorized with {UserName, AuthToken}", 
     expect(Object.keys(payload).sort()).toEqual(["AuthToken", "UserName"]);
     expect(payload.UserName).toBe("bob");
     const token = claims(payload.AuthToken);
-    expect(token).toEqual({
-      Role: "platform-user",
-      UserName: "bob",
-      Api: "",
-      TokenType: "user_id_token",
-      RacAutoDisable: false,
-      iss: "Netmaker",
-      sub: "user|bob",
-      iat: expect.any(Number),
-      exp: expect.any(Number),
-    });
+    expect(token).toEqual(userTokenClaims("bob", "platform-user", expect.any(Number), expect.any(Number)));
     expect(token.exp - token.iat).toBe(USER_TOKEN_TTL);
     expect(Math.abs(token.iat - nowSeconds())).toBeLessThanOrEqual(CLOCK_SLACK);
   });

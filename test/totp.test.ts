@@ -16,6 +16,7 @@ import {
   SUPER_ADMIN,
   totpCode,
   call,
+  userTokenClaims,
 } from "./helpers";
 
 const PERIOD = 30;
@@ -494,17 +495,7 @@ describe("POST /api/users/{username}/auth/verify-totp", () => {
     expect(Object.keys(payload).sort()).toEqual(["AuthToken", "UserName"]);
     expect(payload.UserName).toBe("alice");
     const token = claims(payload.AuthToken);
-    expect(token).toEqual({
-      Role: "platform-user",
-      UserName: "alice",
-      Api: "",
-      TokenType: "user_id_token",
-      RacAutoDisable: false,
-      iss: "Netmaker",
-      sub: "user|alice",
-      iat: T0 + PERIOD,
-      exp: T0 + PERIOD + USER_TOKEN_TTL,
-    });
+    expect(token).toEqual(userTokenClaims("alice", "platform-user", T0 + PERIOD, T0 + PERIOD + USER_TOKEN_TTL));
     expect((await userRow("alice"))!.last_totp_step).toBe(STEP0 + 1);
     const jti = claims(preAuth).jti;
     expect(await env.DB.prepare("SELECT used FROM preauth_tokens WHERE jti = ?").bind(jti).first("used")).toBe(1);
